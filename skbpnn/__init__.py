@@ -1,0 +1,12 @@
+"""skbpnn: a scikit-learn classifier trained by backpropagation and L-BFGS.
+
+The math of the course notes lives in :mod:`skbpnn.backprop` as pure
+functions; :class:`BackpropClassifier` drives it as a scikit-learn estimator.
+"""
+
+from . import backprop
+from ._classifier import BackpropClassifier
+
+__version__ = "0.1.0"
+
+__all__ = ["BackpropClassifier", "backprop", "__version__"]
