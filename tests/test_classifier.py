@@ -1,0 +1,448 @@
+"""Tests of BackpropClassifier: targets, attributes, options, and its peers."""
+
+import pickle
+import warnings
+
+import numpy as np
+import pytest
+import scipy.optimize
+import scipy.sparse as sp
+from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.base import clone, is_classifier
+from sklearn.datasets import load_digits, make_blobs, make_multilabel_classification
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
+from sklearn.linear_model import LogisticRegression
+from sklearn.model_selection import GridSearchCV, cross_val_score, train_test_split
+from sklearn.neural_network import MLPClassifier
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.utils.class_weight import compute_sample_weight
+from sklearn.utils.validation import check_is_fitted
+
+from skbpnn import BackpropClassifier
+from skbpnn import backprop as bp
+
+
+@pytest.fixture(scope="module")
+def blobs():
+    X, y = make_blobs(n_samples=120, centers=3, n_features=4, random_state=0)
+    return StandardScaler().fit_transform(X), y
+
+
+@pytest.fixture(scope="module")
+def binary():
+    X, y = make_blobs(
+        n_samples=100, centers=2, n_features=3, cluster_std=3.0, random_state=1
+    )
+    return StandardScaler().fit_transform(X), y
+
+
+@pytest.fixture(scope="module")
+def multilabel():
+    X, Y = make_multilabel_classification(
+        n_samples=80, n_features=5, n_classes=3, random_state=0
+    )
+    return StandardScaler().fit_transform(X), Y
+
+
+def fit_quiet(clf, *args, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return clf.fit(*args, **kwargs)
+
+
+def mlp_with_weights(clf, X, y):
+    """An MLPClassifier(logistic) carrying clf's weights."""
+    mlp = MLPClassifier(
+        hidden_layer_sizes=clf.layer_sizes_[1:-1],
+        activation="logistic",
+        solver="lbfgs",
+        max_iter=1,
+    )
+    fit_quiet(mlp, X, y)
+    mlp.coefs_ = [c.copy() for c in clf.coefs_]
+    mlp.intercepts_ = [b.copy() for b in clf.intercepts_]
+    return mlp
+
+
+# --------------------------------------------------------------------------
+# Fitted attributes
+# --------------------------------------------------------------------------
+
+
+def test_is_a_classifier():
+    # ClassifierMixin before BaseEstimator: see the comment in _classifier.py
+    assert is_classifier(BackpropClassifier())
+
+
+def test_fitted_attributes_are_views_of_theta(blobs):
+    X, y = blobs
+    clf = fit_quiet(BackpropClassifier(hidden_layer_sizes=(6, 5), random_state=0), X, y)
+    assert clf.layer_sizes_ == (4, 6, 5, 3)
+    assert clf.n_layers_ == 4 and clf.n_outputs_ == 3
+    assert clf.out_activation_ == "logistic"
+    assert clf.n_features_in_ == 4
+    assert_array_equal(clf.classes_, [0, 1, 2])
+    assert clf.theta_.shape == (6 * 5 + 5 * 7 + 3 * 6,)
+    assert [T.shape for T in clf.thetas_] == bp.layer_shapes(clf.layer_sizes_)
+    for T, W, b in zip(clf.thetas_, clf.coefs_, clf.intercepts_):
+        assert np.shares_memory(T, clf.theta_)
+        assert np.shares_memory(W, clf.theta_) and np.shares_memory(b, clf.theta_)
+        assert_array_equal(W, T[:, 1:].T)
+        assert_array_equal(b, T[:, 0])
+        assert W.flags.c_contiguous  # MLPClassifier's coefs_ layout
+    # writing through a view writes the one vector
+    clf.coefs_[1][0, 0] = 123.0
+    assert clf.thetas_[1][0, 1] == 123.0
+    assert 123.0 in clf.theta_
+
+
+def test_loss_curve_and_loss(blobs):
+    X, y = blobs
+    clf = fit_quiet(BackpropClassifier(random_state=0), X, y)
+    assert len(clf.loss_curve_) == clf.n_iter_ > 0
+    assert clf.loss_curve_[-1] == pytest.approx(clf.loss_, rel=1e-12)
+    assert np.all(np.diff(clf.loss_curve_) <= 1e-12)  # L-BFGS descends
+    Y = np.eye(3)[y]
+    assert clf.loss_ == pytest.approx(
+        bp.cost(clf.theta_, X, Y, clf.layer_sizes_, clf.lambda_), rel=1e-12
+    )
+
+
+def test_unfitted_estimator_is_not_fitted():
+    clf = BackpropClassifier()
+    # lambda_ ends with "_": check_is_fitted must still see an unfitted model
+    with pytest.raises(NotFittedError):
+        check_is_fitted(clf)
+    with pytest.raises(NotFittedError):
+        clf.predict(np.zeros((2, 3)))
+    for name in ("thetas_", "coefs_", "intercepts_"):
+        assert not hasattr(clf, name)
+
+
+def test_pickle_holds_the_weights_once(blobs):
+    X, y = blobs
+    clf = fit_quiet(BackpropClassifier(hidden_layer_sizes=(2000,), max_iter=5), X, y)
+    data = pickle.dumps(clf)
+    assert clf.theta_.nbytes > 100_000
+    # theta_ once plus small change; three more copies would be 4x
+    assert len(data) < 1.2 * clf.theta_.nbytes + 5_000
+    loaded = pickle.loads(data)
+    assert_array_equal(loaded.theta_, clf.theta_)
+    assert_array_equal(loaded.predict_proba(X), clf.predict_proba(X))
+    assert np.shares_memory(loaded.coefs_[0], loaded.theta_)
+
+
+# --------------------------------------------------------------------------
+# Targets and predictions
+# --------------------------------------------------------------------------
+
+
+def test_binary_uses_one_output_and_matches_mlpclassifier(binary):
+    X, y = binary
+    labels = np.array(["no", "yes"])[y]
+    clf = fit_quiet(BackpropClassifier(random_state=0), X, labels)
+    assert clf.n_outputs_ == 1
+    assert_array_equal(clf.classes_, ["no", "yes"])
+    mlp = mlp_with_weights(clf, X, labels)
+    assert_allclose(clf.predict_proba(X), mlp.predict_proba(X), rtol=1e-13)
+    assert_array_equal(clf.predict(X), mlp.predict(X))
+    z = clf.decision_function(X)
+    assert z.shape == (len(X),)
+    assert_array_equal(clf.predict(X), np.where(z > 0, "yes", "no"))
+    assert clf.score(X, labels) > 0.7
+
+
+def test_multilabel_matches_mlpclassifier(multilabel):
+    X, Y = multilabel
+    clf = fit_quiet(BackpropClassifier(random_state=0), X, Y)
+    assert clf.n_outputs_ == 3
+    mlp = mlp_with_weights(clf, X, Y)
+    proba = clf.predict_proba(X)
+    assert_allclose(proba, mlp.predict_proba(X), rtol=1e-13)
+    assert_array_equal(clf.predict(X), mlp.predict(X))
+    assert_array_equal(clf.predict(X), (proba > 0.5).astype(int))
+    assert_allclose(clf.predict_log_proba(X), np.log(proba), rtol=1e-12)
+
+
+def test_multilabel_proba_strictly_inside_unit_interval(multilabel):
+    X, Y = multilabel
+    clf = fit_quiet(BackpropClassifier(random_state=0, max_iter=5), X, Y)
+    clf.theta_ *= 1e4  # saturate every output
+    proba = clf.predict_proba(X)
+    assert np.all(proba > 0) and np.all(proba < 1)
+
+
+def test_multiclass_proba_is_normalized_sigmoid_outputs(blobs):
+    X, y = blobs
+    clf = fit_quiet(BackpropClassifier(random_state=0), X, y)
+    h = bp.feedforward(clf.theta_, X, clf.layer_sizes_)
+    assert_allclose(clf.predict_proba(X), h / h.sum(axis=1, keepdims=True), rtol=1e-13)
+    assert_array_equal(clf.predict(X), clf.classes_[np.argmax(h, axis=1)])
+    assert_allclose(
+        clf.decision_function(X),
+        bp.feedforward(clf.theta_, X, clf.layer_sizes_, return_z=True),
+        rtol=1e-15,
+    )
+    assert clf.score(X, y) > 0.95
+
+
+def test_predict_log_proba_is_stable(blobs, binary):
+    for X, y in (blobs, binary):
+        clf = fit_quiet(BackpropClassifier(random_state=0, max_iter=5), X, y)
+        clf.theta_ *= 1e3  # outputs saturate: log(predict_proba) would be -inf
+        log_proba = clf.predict_log_proba(X)
+        assert np.all(np.isfinite(log_proba))
+        assert np.any(log_proba < -800)  # beyond float64 exp underflow
+        proba = clf.predict_proba(X)
+        representable = proba > 1e-300
+        assert_allclose(
+            log_proba[representable],
+            np.log(proba[representable]),
+            rtol=1e-9,
+            atol=1e-15,
+        )
+
+
+def test_string_and_integer_labels_give_the_same_model(blobs):
+    X, y = blobs
+    names = np.array(["setosa", "versicolor", "virginica"])
+    a = fit_quiet(BackpropClassifier(random_state=0), X, y)
+    b = fit_quiet(BackpropClassifier(random_state=0), X, names[y])
+    assert_array_equal(a.theta_, b.theta_)
+    assert_array_equal(names[a.predict(X)], b.predict(X))
+
+
+def test_no_hidden_layer_is_regularized_logistic_regression(binary):
+    X, y = binary
+    lambda_ = 2.0
+    clf = BackpropClassifier(
+        hidden_layer_sizes=(), lambda_=lambda_, tol=1e-10, max_iter=1000
+    )
+    fit_quiet(clf, X, y)
+    # (1/m) sum loss + lambda/(2m) |w|^2 is (lambda/m) times LogisticRegression's
+    # C sum loss + |w|^2 / 2 with C = 1/lambda: the same minimizer.
+    lr = LogisticRegression(C=1 / lambda_, tol=1e-12, max_iter=10_000).fit(X, y)
+    # two optimizers stopping at their own tolerances: agreement to ~1e-5
+    assert_allclose(clf.coefs_[0].ravel(), lr.coef_.ravel(), rtol=1e-4)
+    assert_allclose(clf.intercepts_[0], lr.intercept_, rtol=1e-4)
+
+
+def test_sparse_input_fits_like_dense(blobs):
+    X, y = blobs
+    X = X * (np.abs(X) > 0.5)
+    dense = fit_quiet(BackpropClassifier(random_state=0, max_iter=15), X, y)
+    for container in (sp.csr_matrix, sp.csc_array):
+        sparse = fit_quiet(
+            BackpropClassifier(random_state=0, max_iter=15), container(X), y
+        )
+        assert_allclose(sparse.theta_, dense.theta_, rtol=1e-8, atol=1e-10)
+        assert_allclose(
+            sparse.predict_proba(container(X)), dense.predict_proba(X), rtol=1e-8
+        )
+
+
+def test_float32_input_is_computed_in_float32(blobs):
+    X, y = blobs
+    X32 = X.astype(np.float32)
+    clf64 = fit_quiet(BackpropClassifier(random_state=0, max_iter=20), X, y)
+    clf32 = fit_quiet(BackpropClassifier(random_state=0, max_iter=20), X32, y)
+    assert clf32.theta_.dtype == np.float64  # L-BFGS runs in float64
+    assert clf32.decision_function(X32).dtype == np.float32
+    assert clf64.decision_function(X).dtype == np.float64
+    assert_allclose(clf32.loss_, clf64.loss_, rtol=1e-4)
+    assert np.mean(clf32.predict(X32) == clf64.predict(X)) > 0.95
+
+
+# --------------------------------------------------------------------------
+# Options
+# --------------------------------------------------------------------------
+
+
+def test_same_seed_gives_bitwise_identical_weights(blobs):
+    X, y = blobs
+    clf = BackpropClassifier(hidden_layer_sizes=(7,), random_state=42)
+    a = fit_quiet(clf, X, y).theta_.copy()
+    b = fit_quiet(clone(clf), X, y).theta_
+    c = fit_quiet(pickle.loads(pickle.dumps(clf)), X, y).theta_
+    assert_array_equal(a, b)
+    assert_array_equal(a, c)
+    other = fit_quiet(
+        BackpropClassifier(hidden_layer_sizes=(7,), random_state=43), X, y
+    )
+    assert not np.array_equal(a, other.theta_)
+
+
+def test_weight_two_is_bitwise_a_duplicated_row(blobs):
+    X, y = blobs
+    rng = np.random.RandomState(0)
+    w = rng.randint(0, 4, len(y)).astype(float)
+    X_rep, y_rep = np.repeat(X, w.astype(int), axis=0), np.repeat(y, w.astype(int))
+    order = rng.permutation(len(y))
+    weighted = fit_quiet(
+        BackpropClassifier(random_state=0), X[order], y[order], sample_weight=w[order]
+    )
+    repeated = fit_quiet(BackpropClassifier(random_state=0), X_rep, y_rep)
+    assert_array_equal(weighted.theta_, repeated.theta_)
+
+
+def test_class_weight(blobs):
+    X, y = blobs
+    balanced = fit_quiet(
+        BackpropClassifier(random_state=0, class_weight="balanced"), X[10:], y[10:]
+    )
+    manual = fit_quiet(
+        BackpropClassifier(random_state=0),
+        X[10:],
+        y[10:],
+        sample_weight=compute_sample_weight("balanced", y[10:]),
+    )
+    assert_allclose(balanced.theta_, manual.theta_, rtol=1e-12)
+    as_dict = fit_quiet(BackpropClassifier(random_state=0, class_weight={0: 3.0}), X, y)
+    w = np.where(y == 0, 3.0, 1.0)
+    manual = fit_quiet(BackpropClassifier(random_state=0), X, y, sample_weight=w)
+    assert_allclose(as_dict.theta_, manual.theta_, rtol=1e-12)
+    with pytest.raises(ValueError, match="class"):
+        BackpropClassifier(class_weight={7: 2.0}).fit(X, y)
+
+
+def test_class_weight_is_refused_for_multilabel(multilabel):
+    X, Y = multilabel
+    with pytest.raises(ValueError, match="class_weight"):
+        BackpropClassifier(class_weight="balanced").fit(X, Y)
+
+
+def test_verbose_prints_one_line_per_iteration(blobs, capsys):
+    X, y = blobs
+    clf = fit_quiet(BackpropClassifier(random_state=0, max_iter=7, verbose=1), X, y)
+    lines = capsys.readouterr().out.strip().splitlines()
+    assert len(lines) == clf.n_iter_ == 7
+    assert lines[0].split()[:2] == ["Iteration", "1"]
+    assert "cost" in lines[0] and "|grad|" in lines[0] and lines[0].endswith("s")
+    assert float(lines[-1].split()[3]) == pytest.approx(clf.loss_, rel=1e-7)
+    fit_quiet(BackpropClassifier(random_state=0, max_iter=7), X, y)
+    assert capsys.readouterr().out == ""
+
+
+def test_convergence_warning_when_iterations_run_out(blobs):
+    X, y = blobs
+    with pytest.warns(ConvergenceWarning, match="max_iter"):
+        BackpropClassifier(random_state=0, max_iter=2).fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        BackpropClassifier(hidden_layer_sizes=(), random_state=0, max_iter=1000).fit(
+            X, y
+        )
+
+
+def test_warm_start_continues_from_previous_weights(blobs):
+    X, y = blobs
+    clf = BackpropClassifier(random_state=0, max_iter=10, warm_start=True)
+    fit_quiet(clf, X, y)
+    first = clf.theta_.copy()
+    first_loss = clf.loss_
+    fit_quiet(clf, X, y)
+    assert clf.loss_ < first_loss
+    # it started where it stopped: the first iterate's cost is below first_loss
+    assert clf.loss_curve_[0] < first_loss
+    cold = fit_quiet(BackpropClassifier(random_state=0, max_iter=10), X, y)
+    assert_array_equal(cold.theta_, first)
+    # new hidden sizes: a fresh start with the new shapes
+    clf.set_params(hidden_layer_sizes=(4,))
+    fit_quiet(clf, X, y)
+    assert clf.layer_sizes_ == (4, 4, 3)
+    with pytest.raises(ValueError, match="same classes"):
+        clf.fit(X, np.where(y == 2, 1, y))
+
+
+def test_non_finite_weights_raise(blobs, monkeypatch):
+    X, y = blobs
+    real = scipy.optimize.minimize
+
+    def broken(*args, **kwargs):
+        result = real(*args, **kwargs)
+        result.x[0] = np.nan
+        return result
+
+    monkeypatch.setattr(scipy.optimize, "minimize", broken)
+    with pytest.raises(ValueError, match="non-finite"):
+        fit_quiet(BackpropClassifier(max_iter=2), X, y)
+
+
+@pytest.mark.parametrize(
+    "params, name",
+    [
+        ({"hidden_layer_sizes": (0,)}, "hidden_layer_sizes"),
+        ({"hidden_layer_sizes": (5, -1)}, "hidden_layer_sizes"),
+        ({"hidden_layer_sizes": (2.5,)}, "hidden_layer_sizes"),
+        ({"hidden_layer_sizes": 0}, "hidden_layer_sizes"),
+        ({"hidden_layer_sizes": "25"}, "hidden_layer_sizes"),
+        ({"lambda_": -1.0}, "lambda_"),
+        ({"lambda_": np.nan}, "lambda_"),
+        ({"lambda_": np.inf}, "lambda_"),
+        ({"epsilon_init": 0.0}, "epsilon_init"),
+        ({"epsilon_init": -0.1}, "epsilon_init"),
+        ({"max_iter": 0}, "max_iter"),
+        ({"max_iter": 2.5}, "max_iter"),
+        ({"tol": -1e-3}, "tol"),
+        ({"max_fun": 0}, "max_fun"),
+        ({"random_state": "seed"}, "random_state"),
+        ({"verbose": -1}, "verbose"),
+        ({"warm_start": "yes"}, "warm_start"),
+        ({"class_weight": "auto"}, "class_weight"),
+    ],
+)
+def test_invalid_parameters_name_the_parameter(blobs, params, name):
+    X, y = blobs
+    with pytest.raises(ValueError, match=name):
+        BackpropClassifier(**params).fit(X, y)
+
+
+def test_single_class_is_refused(blobs):
+    X, _ = blobs
+    with pytest.raises(ValueError, match="only one class"):
+        BackpropClassifier().fit(X, np.zeros(len(X)))
+    y = np.arange(len(X)) % 2
+    with pytest.raises(ValueError, match="Only one class has positive sample_weight"):
+        BackpropClassifier().fit(X, y, sample_weight=(y == 1).astype(float))
+
+
+# --------------------------------------------------------------------------
+# In scikit-learn's tools, against MLPClassifier
+# --------------------------------------------------------------------------
+
+
+def test_pipeline_gridsearch_and_cross_val_on_digits_beat_mlpclassifier():
+    """Same pipeline, grid, folds and iteration budget for both estimators."""
+    X, y = load_digits(return_X_y=True)
+    X_train, X_test, y_train, y_test = train_test_split(
+        X, y, test_size=0.25, stratify=y, random_state=0
+    )
+    results = {}
+    for name, est, param in [
+        ("ours", BackpropClassifier(random_state=0, max_iter=100), "lambda_"),
+        (
+            "mlp",
+            MLPClassifier(
+                solver="lbfgs", activation="logistic", random_state=0, max_iter=100
+            ),
+            "alpha",
+        ),
+    ]:
+        pipe = make_pipeline(StandardScaler(), est)
+        step = pipe.steps[-1][0]
+        grid = {
+            f"{step}__{param}": [0.1, 1.0],
+            f"{step}__hidden_layer_sizes": [(16,), (32,)],
+        }
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ConvergenceWarning)
+            search = GridSearchCV(pipe, grid, cv=3).fit(X_train, y_train)
+            cv = cross_val_score(search.best_estimator_, X, y, cv=5)
+        results[name] = (search.best_score_, search.score(X_test, y_test), cv.mean())
+    ours, mlp = results["ours"], results["mlp"]
+    print(f"best CV, held-out, 5-fold: ours {ours}, MLPClassifier {mlp}")
+    assert ours[0] >= mlp[0]
+    assert ours[1] >= mlp[1]
+    assert ours[2] >= mlp[2]
+    assert ours[1] > 0.95
