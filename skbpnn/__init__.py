@@ -5,8 +5,13 @@ functions; :class:`BackpropClassifier` drives it as a scikit-learn estimator.
 """
 
 from . import backprop
-from ._classifier import BackpropClassifier
+from ._classifier import BackpropClassifier, TrainingInterruptedWarning
 
 __version__ = "0.1.0"
 
-__all__ = ["BackpropClassifier", "backprop", "__version__"]
+__all__ = [
+    "BackpropClassifier",
+    "TrainingInterruptedWarning",
+    "backprop",
+    "__version__",
+]

@@ -27,6 +27,10 @@ from sklearn.utils.validation import (
 from . import backprop
 
 
+class TrainingInterruptedWarning(UserWarning):
+    """Training was stopped by Ctrl-C; the model keeps the last iterate."""
+
+
 def _rows_per_block(layer_sizes, dtype):
     """Rows whose activations, deltas and scratch fit in ``working_memory``.
 
@@ -138,6 +142,11 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         :class:`~sklearn.linear_model.LogisticRegression`. "balanced" uses
         ``n_samples / (n_classes * np.bincount(y))``. Not for multilabel
         targets.
+    callback : callable or None, default=None
+        Called after every L-BFGS iteration as
+        ``callback(iteration, cost, theta)`` with a copy of the unrolled
+        weights; returning True stops training there (without a
+        ConvergenceWarning), to stop on a condition of your own.
 
     Attributes
     ----------
@@ -192,6 +201,11 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
     each thresholded at 0.5; ``predict_proba`` returns the sigmoid outputs,
     kept strictly inside (0, 1).
 
+    Ctrl-C during ``fit`` stops training: the estimator keeps the weights of
+    the last completed iteration (with ``n_iter_`` and ``loss_curve_`` up to
+    it), warns with :class:`TrainingInterruptedWarning` and returns, so the
+    minutes already spent are not lost. A second Ctrl-C interrupts as usual.
+
     Float32 data is computed in float32 in every evaluation, while L-BFGS and
     ``theta_`` stay float64. Evaluations run over row blocks sized by
     scikit-learn's ``working_memory`` setting, so memory stays bounded.
@@ -222,6 +236,7 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         "verbose": ["verbose"],
         "warm_start": ["boolean"],
         "class_weight": [StrOptions({"balanced"}), dict, None],
+        "callback": [callable, None],
     }
 
     def __init__(
@@ -237,6 +252,7 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         verbose=0,
         warm_start=False,
         class_weight=None,
+        callback=None,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.lambda_ = lambda_
@@ -248,6 +264,7 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         self.verbose = verbose
         self.warm_start = warm_start
         self.class_weight = class_weight
+        self.callback = callback
 
     def __sklearn_is_fitted__(self):
         # lambda_ ends with "_", so check_is_fitted's default test (any
@@ -404,7 +421,6 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         if block_rows < X.shape[0] and getattr(X, "format", None) == "csc":
             X = X.tocsr()  # each row block of a CSC matrix would copy it whole
         workspace = backprop._Workspace()
-        last = {}
 
         def fun(theta):
             J, grad = backprop.cost_and_gradient(
@@ -417,62 +433,102 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
                 block_rows=block_rows,
                 workspace=workspace,
             )
-            grad = grad.astype(np.float64, copy=False)
-            last.update(x=theta.copy(), grad=grad)
-            return J, grad
+            return J, grad.astype(np.float64, copy=False)
 
+        return self._run_lbfgs(fun, theta0, layer_sizes)
+
+    def _run_lbfgs(self, fun, theta0, layer_sizes):
+        """Minimize ``fun`` from ``theta0`` by L-BFGS-B; set the fitted attributes.
+
+        ``fun(theta) -> (J, grad)`` with a float64 ``grad``. After every
+        iteration the cost is recorded, printed when ``verbose`` and passed
+        to ``callback``. Ctrl-C (KeyboardInterrupt) ends training with the
+        last completed iterate, which the estimator keeps, and a warning.
+        """
         loss_curve = []
+        # (iterations completed, weights, cost), updated in one assignment so
+        # that an interrupt anywhere leaves it consistent.
+        state = {"iterate": (0, theta0, None)}
+        last = {}
         start_time = time.perf_counter()
 
-        def callback(intermediate_result):
-            loss_curve.append(float(intermediate_result.fun))
+        def objective(theta):
+            J, grad = fun(theta)
+            if state["iterate"][2] is None and not loss_curve:
+                state["iterate"] = (0, theta0, J)  # the first call is at theta0
             if self.verbose:
-                x = intermediate_result.x
-                if np.array_equal(last.get("x"), x):
-                    grad = last["grad"]
-                else:
-                    grad = fun(x)[1]
+                last.update(x=theta.copy(), grad=grad)
+            return J, grad
+
+        def callback(intermediate_result):
+            x = intermediate_result.x.copy()
+            J = float(intermediate_result.fun)
+            state["iterate"] = (len(loss_curve) + 1, x, J)
+            loss_curve.append(J)
+            if self.verbose:
+                grad = last["grad"] if np.array_equal(last.get("x"), x) else fun(x)[1]
                 print(
-                    f"Iteration {len(loss_curve):4d}  cost {loss_curve[-1]:.8f}  "
+                    f"Iteration {len(loss_curve):4d}  cost {J:.8f}  "
                     f"|grad| {np.linalg.norm(grad):.3e}  "
                     f"{time.perf_counter() - start_time:.2f}s",
                     flush=True,
                 )
+            if self.callback is not None and self.callback(
+                len(loss_curve), J, x.copy()
+            ):
+                raise StopIteration  # L-BFGS-B ends with this iterate
 
-        result = scipy.optimize.minimize(
-            fun,
-            theta0,
-            method="L-BFGS-B",
-            jac=True,
-            callback=callback,
-            options={
-                "maxiter": self.max_iter,
-                "maxfun": self.max_fun,
-                "gtol": self.tol,
-            },
-        )
-        if not np.all(np.isfinite(result.x)) or not np.isfinite(result.fun):
+        try:
+            result = scipy.optimize.minimize(
+                objective,
+                theta0,
+                method="L-BFGS-B",
+                jac=True,
+                callback=callback,
+                options={
+                    "maxiter": self.max_iter,
+                    "maxfun": self.max_fun,
+                    "gtol": self.tol,
+                },
+            )
+            theta, loss, n_iter = result.x, result.fun, result.nit
+            hit_limit = result.status == 1
+        except KeyboardInterrupt:
+            n_iter, theta, loss = state["iterate"]
+            del loss_curve[n_iter:]
+            if loss is None:  # interrupted during the very first evaluation
+                loss = fun(theta)[0]
+            warnings.warn(
+                f"Training interrupted (KeyboardInterrupt) after {n_iter} "
+                "L-BFGS iterations; the estimator keeps the weights of the last "
+                "completed iteration.",
+                TrainingInterruptedWarning,
+                stacklevel=3,
+            )
+            hit_limit = False
+
+        if not np.all(np.isfinite(theta)) or not np.isfinite(loss):
             raise ValueError(
                 "L-BFGS produced non-finite weights; scale the input features "
                 "(e.g. StandardScaler) or increase lambda_."
             )
-        if result.status == 1:
+        if hit_limit:
             warnings.warn(
-                f"L-BFGS stopped after {result.nit} iterations without "
-                f"converging ({result.message}); increase max_iter or max_fun, "
-                "or scale the data.",
+                f"L-BFGS stopped after {n_iter} iterations without converging "
+                f"({result.message}); increase max_iter or max_fun, or scale "
+                "the data.",
                 ConvergenceWarning,
-                stacklevel=2,
+                stacklevel=3,
             )
 
-        self.theta_ = np.ascontiguousarray(result.x, dtype=np.float64)
-        self.layer_sizes_ = layer_sizes
+        self.theta_ = np.ascontiguousarray(theta, dtype=np.float64)
+        self.layer_sizes_ = tuple(layer_sizes)
         self.n_layers_ = len(layer_sizes)
         self.n_outputs_ = layer_sizes[-1]
         self.out_activation_ = "logistic"
-        self.loss_ = float(result.fun)
+        self.loss_ = float(loss)
         self.loss_curve_ = loss_curve
-        self.n_iter_ = int(result.nit)
+        self.n_iter_ = int(n_iter)
         return self
 
     def _decision(self, X):
