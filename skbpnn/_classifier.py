@@ -31,15 +31,26 @@ class TrainingInterruptedWarning(UserWarning):
     """Training was stopped by Ctrl-C; the model keeps the last iterate."""
 
 
+# The most an evaluation's row block holds, whatever ``working_memory``
+# allows. Past a few thousand rows the matrix products already run at full
+# speed and the elementwise passes are bound by memory bandwidth at any block
+# size, so larger blocks buy no speed and only cost memory: with scikit-learn's
+# default 1 GiB, a 100000-row float32 fit of a 784-256-10 network would hold
+# its whole activations and deltas (about 200 MiB) instead of about 64 MiB.
+_MAX_BLOCK_BYTES = 64 * 2**20
+
+
 def _rows_per_block(layer_sizes, dtype):
     """Rows whose activations, deltas and scratch fit in ``working_memory``.
 
-    Per row an evaluation holds, for each layer after the input, its
-    activations, its delta and one scratch row (``g'`` or the cost terms):
-    three numbers per unit.
+    Per row an evaluation holds two numbers per hidden unit (its activations
+    and its delta) and four per output unit (``z``, ``g(z)`` and two cost
+    terms). The block is further capped at ``_MAX_BLOCK_BYTES``.
     """
-    row_bytes = 3 * sum(layer_sizes[1:]) * np.dtype(dtype).itemsize
-    return max(1, int(get_config()["working_memory"] * 2**20 // row_bytes))
+    units = 2 * sum(layer_sizes[1:-1]) + 4 * layer_sizes[-1]
+    row_bytes = units * np.dtype(dtype).itemsize
+    budget = min(get_config()["working_memory"] * 2**20, _MAX_BLOCK_BYTES)
+    return max(1, int(budget // row_bytes))
 
 
 def _row_bytes(X):
@@ -331,7 +342,7 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
             if target_type != "multilabel-indicator" and len(binarizer.classes_) < 2:
                 raise ValueError(
                     "BackpropClassifier needs samples of at least 2 classes, but "
-                    f"the data contain only one class: {binarizer.classes_[0]!r}."
+                    f"the data contain only one class: {binarizer.classes_[0].item()!r}."
                 )
             self._binarizer = binarizer
             self.classes_ = binarizer.classes_
@@ -370,7 +381,7 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
             if len(present) < 2:
                 raise ValueError(
                     "Only one class has positive sample_weight: "
-                    f"{present[0]!r}; at least 2 classes are needed."
+                    f"{present[0].item()!r}; at least 2 classes are needed."
                 )
         return sample_weight
 
@@ -509,8 +520,9 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
 
         if not np.all(np.isfinite(theta)) or not np.isfinite(loss):
             raise ValueError(
-                "L-BFGS produced non-finite weights; scale the input features "
-                "(e.g. StandardScaler) or increase lambda_."
+                "L-BFGS produced non-finite weights or cost: the input features "
+                "are too large (scale them, e.g. with StandardScaler) or "
+                f"lambda_={self.lambda_!r} is too large."
             )
         if hit_limit:
             warnings.warn(

@@ -487,15 +487,34 @@ def cost_and_gradient(
     theta = np.asarray(theta)
     if theta.dtype != dtype:
         theta = theta.astype(dtype)
-    thetas = roll(theta, sizes)
     if block_rows is None:
         block_rows = m
     elif not isinstance(block_rows, numbers.Integral) or block_rows < 1:
         raise ValueError(f"block_rows must be a positive int, got {block_rows!r}.")
-    block_rows = min(int(block_rows), m)
     if workspace is None:
         workspace = _Workspace()
+    data_cost, grad = _data_cost_and_gradient(
+        theta, X, Y, sizes, w, int(block_rows), workspace
+    )
+    return _regularize(theta, data_cost, grad, sizes, lambda_, sw_sum)
 
+
+def _data_cost_and_gradient(theta, X, Y, sizes, w, block_rows, workspace):
+    """The data term of the cost and its gradient, summed, not normalized.
+
+    Returns ``sum_i w_i J_i`` (a float) and ``sum_i w_i dJ_i/dtheta`` (a new
+    vector in ``theta``'s dtype), evaluated over blocks of ``block_rows``
+    rows: no regularization, no division by ``sum(w)``. Sums over disjoint
+    sets of rows add up, so this is also what the Dask path computes on each
+    chunk, on the workers, before adding the chunks' sums and calling
+    :func:`_regularize`. The arguments are taken as checked: ``theta`` in
+    the computation's dtype, ``Y`` of shape ``(m, K)`` and ``w`` None or of
+    shape ``(m,)`` in that dtype.
+    """
+    m = X.shape[0]
+    dtype = theta.dtype
+    thetas = roll(theta, sizes)
+    block_rows = max(1, min(block_rows, m))  # a Dask chunk may be empty
     grad = np.zeros(theta.shape, dtype=dtype)
     grad_thetas = roll(grad, sizes)
     # Per-block gradients go straight into grad's views for the first block
@@ -516,7 +535,15 @@ def cost_and_gradient(
         )
         if start > 0:
             grad += scratch
+    return data_cost, grad
 
+
+def _regularize(theta, data_cost, grad, sizes, lambda_, sw_sum):
+    """``J`` and its gradient from the summed data term: add the penalty, divide.
+
+    ``grad`` (the summed data gradient, in ``theta``'s dtype) is updated in
+    place and returned.
+    """
     # Regularization: the non-bias weights of each layer are the contiguous
     # segment after its s_{l+1} bias weights (column-major layout).
     reg = 0.0
