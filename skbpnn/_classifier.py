@@ -53,6 +53,11 @@ def _rows_per_block(layer_sizes, dtype):
     return max(1, int(budget // row_bytes))
 
 
+def _label(value):
+    """A class label as Python prints it: 'a' or 0, not np.str_('a')."""
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def _row_bytes(X):
     """The bytes of each row of X: equal rows give equal bytes."""
     if sp.issparse(X):
@@ -340,9 +345,10 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         if reset:
             binarizer = LabelBinarizer().fit(y)
             if target_type != "multilabel-indicator" and len(binarizer.classes_) < 2:
+                only = _label(binarizer.classes_[0])
                 raise ValueError(
                     "BackpropClassifier needs samples of at least 2 classes, but "
-                    f"the data contain only one class: {binarizer.classes_[0].item()!r}."
+                    f"the data contain only one class: {only!r}."
                 )
             self._binarizer = binarizer
             self.classes_ = binarizer.classes_
@@ -381,7 +387,7 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
             if len(present) < 2:
                 raise ValueError(
                     "Only one class has positive sample_weight: "
-                    f"{present[0].item()!r}; at least 2 classes are needed."
+                    f"{_label(present[0])!r}; at least 2 classes are needed."
                 )
         return sample_weight
 
