@@ -58,16 +58,13 @@ def _label(value):
     return value.item() if isinstance(value, np.generic) else value
 
 
-def _row_bytes(X):
-    """The bytes of each row of X: equal rows give equal bytes."""
+def _row_buffer(X, i):
+    """Row ``i`` of X as a buffer: equal rows give equal bytes."""
     if sp.issparse(X):
-        indptr, indices, data = X.indptr, X.indices, X.data
-        for i in range(X.shape[0]):
-            p, q = indptr[i], indptr[i + 1]
-            yield indices[p:q].tobytes() + b"|" + data[p:q].tobytes()
-    else:
-        for row in X:
-            yield row.tobytes()
+        p, q = X.indptr[i], X.indptr[i + 1]
+        return X.indices[p:q].tobytes() + b"|" + X.data[p:q].tobytes()
+    row = X[i]
+    return row if row.flags.c_contiguous else row.tobytes()
 
 
 def _merge_repeated_rows(X, Y, sample_weight):
@@ -75,12 +72,13 @@ def _merge_repeated_rows(X, Y, sample_weight):
 
     The cost is a weighted sum over rows, so a row repeated ``k`` times and
     one row of weight ``k`` are the same term, and a row of weight 0 is no
-    term at all. Merging them, dropping zero weights and sorting the rows by
-    their bytes gives every such representation of a data set the very same
-    arrays, so the fits are bitwise equal, not only equal up to the
-    optimizer's tolerance. Data with no repeated row and no zero weight (the
-    common case) is returned as it is, without a copy; the check costs one
-    CRC per row.
+    term at all. Where the data has repeated rows or weights other than 0
+    and 1, the rows are merged and sorted (by a CRC of their bytes, then the
+    bytes), so that every such representation of a data set becomes the
+    very same arrays and the fits are bitwise equal, not only equal up to
+    the optimizer's tolerance. Zero weights alone only drop their rows. Data
+    with neither (the common case) is returned as it is, without a copy; the
+    check costs one CRC per row.
     """
     m = X.shape[0]
     if sp.issparse(X):
@@ -88,25 +86,46 @@ def _merge_repeated_rows(X, Y, sample_weight):
         if not X.has_canonical_format:
             X = X.copy()
             X.sum_duplicates()
-    Y_rows = list(_row_bytes(Y))
+    w = sample_weight
+    keep = np.arange(m) if w is None else np.flatnonzero(w)
     crcs = np.fromiter(
-        (zlib.crc32(yb, zlib.crc32(xb)) for xb, yb in zip(_row_bytes(X), Y_rows)),
+        (zlib.crc32(_row_buffer(Y, i), zlib.crc32(_row_buffer(X, i))) for i in keep),
         dtype=np.uint32,
-        count=m,
+        count=keep.size,
     )
-    has_zero = sample_weight is not None and bool(np.any(sample_weight == 0))
-    if not has_zero and np.unique(crcs).size == m:
-        return X, Y, sample_weight
-    w = np.ones(m) if sample_weight is None else sample_weight
-    groups = {}
-    for i, key in enumerate(zip(_row_bytes(X), Y_rows)):
-        if w[i] != 0:
-            groups.setdefault(key, [i, []])[1].append(float(w[i]))
-    keys = sorted(groups)
-    index = np.array([groups[k][0] for k in keys], dtype=np.intp)
-    # fsum is exactly rounded, so the merged weight does not depend on order.
-    weights = np.array([math.fsum(groups[k][1]) for k in keys], dtype=X.dtype)
-    return X[index], Y[index], weights
+    idx = keep[np.argsort(crcs, kind="stable")]
+    crcs = np.sort(crcs, kind="stable")
+    bounds = np.flatnonzero(np.r_[True, crcs[1:] != crcs[:-1], True])
+
+    # Rows of equal CRC: group the really equal ones, in the order of bytes.
+    collisions, has_repeats = [], False
+    for start, stop in zip(bounds[:-1], bounds[1:]):
+        if stop - start > 1:
+            groups = {}
+            for i in idx[start:stop]:
+                key = bytes(_row_buffer(X, i)) + b"|" + bytes(_row_buffer(Y, i))
+                groups.setdefault(key, []).append(i)
+            has_repeats |= len(groups) < stop - start
+            collisions.append((start, stop, [groups[k] for k in sorted(groups)]))
+
+    if not has_repeats and (w is None or np.all(w[keep] == 1)):
+        if keep.size == m:
+            return X, Y, w
+        return X[keep], Y[keep], w[keep]
+
+    groups, done = [], 0
+    for start, stop, colliding in collisions:
+        groups.extend([i] for i in idx[done:start])
+        groups.extend(colliding)
+        done = stop
+    groups.extend([i] for i in idx[done:])
+    first = np.array([g[0] for g in groups], dtype=np.intp)
+    if w is None:
+        weights = np.array([len(g) for g in groups], dtype=X.dtype)
+    else:
+        # fsum is exactly rounded, so the merged weight does not depend on order.
+        weights = np.array([math.fsum(w[g]) for g in groups], dtype=X.dtype)
+    return X[first], Y[first], weights
 
 
 # ClassifierMixin must come before BaseEstimator: with scikit-learn >= 1.6 the

@@ -66,7 +66,13 @@ BAD_FIT_INPUTS = {
     ),
     "string X": (np.full((10, 3), "a"), y0, None, "string to float"),
     "ragged X": ([[1.0, 2.0], [3.0]] * 5, y0, None, "inhomogeneous|sequence"),
-    "single class": (X0, np.zeros(10), None, "only one class"),
+    "single class": (X0, np.zeros(10), None, "only one class: 0.0"),
+    "single class, object labels": (
+        X0,
+        np.full(10, "a", dtype=object),
+        None,
+        "class: 'a'",
+    ),
     "continuous y": (X0, np.linspace(0, 1, 10), None, "Unknown label type"),
     "multiclass-multioutput y": (X0, np.c_[y0, y0 % 2], None, "multiclass-multioutput"),
     "negative sample_weight": (X0, y0, -np.ones(10), "Negative values .*sample_weight"),
@@ -461,3 +467,26 @@ def test_fit_with_integer_weights_is_bitwise_the_repeated_fit(seed):
     weighted = quiet_fit(clone(est), X[order], y[order], sample_weight=w[order])
     repeated = quiet_fit(clone(est), np.repeat(X, w, axis=0), np.repeat(y, w))
     assert_array_equal(weighted.theta_, repeated.theta_)
+
+
+def test_merging_repeated_rows_copies_nothing_without_repeats(monkeypatch):
+    import zlib
+
+    from skbpnn._classifier import _merge_repeated_rows
+
+    X, y = make_data(m=50)
+    Y = np.eye(3)[y]
+    assert _merge_repeated_rows(X, Y, None)[0] is X
+    # every CRC colliding: the rows are compared, found distinct, not copied
+    monkeypatch.setattr(zlib, "crc32", lambda data, value=0: 0)
+    assert _merge_repeated_rows(X, Y, None)[0] is X
+    assert _merge_repeated_rows(X, Y, np.ones(50))[0] is X
+    X_rep, Y_rep = np.r_[X, X[:5]], np.r_[Y, Y[:5]]
+    X_m, Y_m, w = _merge_repeated_rows(X_rep, Y_rep, None)
+    assert X_m.shape == (50, 4) and w.sum() == 55 and sorted(set(w)) == [1.0, 2.0]
+    # zero weights alone: their rows go, the order stays
+    w0 = np.ones(50)
+    w0[[3, 7]] = 0
+    X_z, _, w_z = _merge_repeated_rows(X, Y, w0)
+    assert_array_equal(X_z, np.delete(X, [3, 7], axis=0))
+    assert_array_equal(w_z, np.ones(48))
