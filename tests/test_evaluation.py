@@ -1,0 +1,184 @@
+"""The evaluation's variants agree with the plain float64 dense one.
+
+Chunked (row blocks), float32, sparse (CSR and CSC) and workspace-reusing
+evaluations of ``cost_and_gradient`` must give the same cost and gradient as
+one dense float64 evaluation of all rows at once, to a tolerance fit for their
+precision. No timing here: speed is measured by ``benchmarks/run.py``.
+"""
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from skbpnn import backprop
+from skbpnn._classifier import _rows_per_block
+
+SIZES = [(6, 5, 3), (6, 5, 1), (6, 7, 4, 3), (6, 3)]
+
+
+def problem(sizes, m=37, seed=0, weighted=False, sparse_density=None):
+    rng = np.random.RandomState(seed)
+    X = rng.randn(m, sizes[0])
+    if sparse_density is not None:
+        X[rng.rand(*X.shape) > sparse_density] = 0.0
+    K = sizes[-1]
+    if K == 1:
+        Y = rng.randint(0, 2, size=(m, 1)).astype(float)
+    else:
+        Y = np.eye(K)[rng.randint(0, K, size=m)]
+    # Weights large enough that some outputs saturate.
+    theta = backprop.init_weights(sizes, epsilon_init=1.5, random_state=rng)
+    w = rng.uniform(0.1, 3.0, size=m) if weighted else None
+    return theta, X, Y, w
+
+
+def reference(theta, X, Y, sizes, lambda_, w):
+    return backprop.cost_and_gradient(theta, X, Y, sizes, lambda_, w)
+
+
+def assert_close(J, grad, J_ref, grad_ref, rtol):
+    assert abs(J - J_ref) <= rtol * abs(J_ref)
+    scale = np.max(np.abs(grad_ref))
+    np.testing.assert_allclose(grad, grad_ref, rtol=rtol, atol=rtol * scale)
+
+
+@pytest.mark.parametrize("sizes", SIZES)
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("block_rows", [1, 2, 5, 16, 36, 37, 1000])
+def test_chunked_equals_unchunked(sizes, weighted, block_rows):
+    theta, X, Y, w = problem(sizes, weighted=weighted)
+    J_ref, grad_ref = reference(theta, X, Y, sizes, 0.7, w)
+    J, grad = backprop.cost_and_gradient(
+        theta, X, Y, sizes, 0.7, w, block_rows=block_rows
+    )
+    assert grad.dtype == np.float64
+    assert_close(J, grad, J_ref, grad_ref, 1e-12)
+
+
+@pytest.mark.parametrize("sizes", SIZES)
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("fmt", ["csr", "csc"])
+@pytest.mark.parametrize("block_rows", [None, 7])
+def test_sparse_equals_dense(sizes, weighted, fmt, block_rows):
+    theta, X, Y, w = problem(sizes, weighted=weighted, sparse_density=0.3)
+    J_ref, grad_ref = reference(theta, X, Y, sizes, 0.7, w)
+    Xs = sp.csr_matrix(X) if fmt == "csr" else sp.csc_matrix(X)
+    J, grad = backprop.cost_and_gradient(
+        theta, Xs, Y, sizes, 0.7, w, block_rows=block_rows
+    )
+    assert_close(J, grad, J_ref, grad_ref, 1e-12)
+    # The sparse input is used as it is, never densified into X.
+    assert sp.issparse(Xs) and Xs.format == fmt
+
+
+@pytest.mark.parametrize("sizes", SIZES)
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("block_rows", [None, 5])
+@pytest.mark.parametrize("sparse", [False, True])
+def test_float32_close_to_float64(sizes, weighted, block_rows, sparse):
+    theta, X, Y, w = problem(sizes, weighted=weighted, sparse_density=0.5)
+    J_ref, grad_ref = reference(theta, X, Y, sizes, 0.7, w)
+    X32 = X.astype(np.float32)
+    if sparse:
+        X32 = sp.csr_matrix(X32)
+    J, grad = backprop.cost_and_gradient(
+        theta, X32, Y, sizes, 0.7, w, block_rows=block_rows
+    )
+    assert grad.dtype == np.float32  # computed in float32 throughout
+    # X rounded to float32 already moves the result by ~1e-7 relative.
+    assert_close(J, grad, J_ref, grad_ref, 1e-5)
+
+
+def test_float32_stays_float32_in_every_array():
+    sizes = (6, 5, 3)
+    theta, X, Y, _ = problem(sizes)
+    workspace = backprop._Workspace()
+    backprop.cost_and_gradient(
+        theta, X.astype(np.float32), Y, sizes, 1.0, workspace=workspace
+    )
+    assert workspace._arrays
+    assert {a.dtype for a in workspace._arrays.values()} == {np.dtype(np.float32)}
+
+
+def test_float32_sigmoid_saturates_without_warnings():
+    sizes = (2, 3, 1)
+    X = np.array([[1e4, -1e4], [-1e4, 1e4], [0.0, 0.0]], dtype=np.float32)
+    theta = backprop.init_weights(sizes, epsilon_init=1.0, random_state=0)
+    with np.errstate(all="raise"):
+        J, grad = backprop.cost_and_gradient(theta, X, [1, 0, 1], sizes)
+    assert np.isfinite(J) and np.all(np.isfinite(grad))
+    h = backprop.feedforward(theta, X, sizes)
+    assert np.all((h >= 0) & (h <= 1))
+
+
+def test_workspace_reused_across_shapes_and_dtypes():
+    """One workspace through a sequence of calls of different shapes, dtypes,
+    block sizes and input formats gives the results of a fresh workspace."""
+    workspace = backprop._Workspace()
+    calls = []
+    for seed, (sizes, m, dtype, block_rows, sparse, weighted) in enumerate(
+        [
+            ((6, 5, 3), 37, np.float64, None, False, False),
+            ((6, 5, 3), 12, np.float64, None, False, True),  # fewer rows
+            ((6, 5, 3), 37, np.float32, 10, False, False),  # another dtype
+            ((6, 7, 4, 3), 50, np.float64, 9, True, False),  # other layers
+            ((6, 5, 1), 80, np.float64, None, False, True),  # more rows
+            ((6, 5, 3), 37, np.float64, None, False, False),  # the first again
+            ((6, 5, 3), 37, np.float32, 10, True, True),
+        ]
+    ):
+        theta, X, Y, w = problem(sizes, m=m, seed=seed, weighted=weighted)
+        X = X.astype(dtype)
+        if sparse:
+            X = sp.csr_matrix(X)
+        calls.append((theta, X, Y, sizes, 0.5, w, block_rows))
+    for theta, X, Y, sizes, lambda_, w, block_rows in calls + calls[::-1]:
+        J, grad = backprop.cost_and_gradient(
+            theta, X, Y, sizes, lambda_, w, block_rows=block_rows, workspace=workspace
+        )
+        J_fresh, grad_fresh = backprop.cost_and_gradient(
+            theta, X, Y, sizes, lambda_, w, block_rows=block_rows
+        )
+        assert J == J_fresh
+        np.testing.assert_array_equal(grad, grad_fresh)
+        # The returned gradient is the caller's, not a workspace array.
+        assert not any(np.shares_memory(grad, a) for a in workspace._arrays.values())
+
+
+def test_repeated_evaluation_with_workspace_is_identical():
+    sizes = (6, 7, 4, 3)
+    theta, X, Y, w = problem(sizes, weighted=True)
+    workspace = backprop._Workspace()
+    first = backprop.cost_and_gradient(
+        theta, X, Y, sizes, 1.0, w, block_rows=8, workspace=workspace
+    )
+    for _ in range(3):
+        J, grad = backprop.cost_and_gradient(
+            theta, X, Y, sizes, 1.0, w, block_rows=8, workspace=workspace
+        )
+        assert J == first[0]
+        np.testing.assert_array_equal(grad, first[1])
+
+
+def test_rows_per_block_follows_working_memory():
+    import sklearn
+
+    sizes = (784, 256, 10)
+    with sklearn.config_context(working_memory=1):
+        small = _rows_per_block(sizes, np.float64)
+    with sklearn.config_context(working_memory=16):
+        larger = _rows_per_block(sizes, np.float64)
+    assert 1 <= small < larger
+    # Per row: activations and delta per hidden unit, four arrays per output.
+    assert larger == 16 * 2**20 // ((2 * 256 + 4 * 10) * 8)
+    assert (
+        _rows_per_block(sizes, np.float32) >= 2 * _rows_per_block(sizes, np.float64) - 1
+    )
+    # However much working memory, a block holds at most _MAX_BLOCK_BYTES.
+    from skbpnn._classifier import _MAX_BLOCK_BYTES
+
+    with sklearn.config_context(working_memory=1 << 20):
+        huge = _rows_per_block(sizes, np.float64)
+    assert huge * (2 * 256 + 4 * 10) * 8 <= _MAX_BLOCK_BYTES
+    with sklearn.config_context(working_memory=0.0001):
+        assert _rows_per_block(sizes, np.float64) == 1
