@@ -133,7 +133,7 @@ def roll(theta, layer_sizes):
     Examples
     --------
     >>> import numpy as np
-    >>> theta = np.arange(10.0)
+    >>> theta = np.arange(9.0)
     >>> [t.shape for t in roll(theta, (2, 2, 1))]
     [(2, 3), (1, 3)]
     >>> np.shares_memory(roll(theta, (2, 2, 1))[1], theta)
@@ -170,7 +170,7 @@ def sigmoid(z):
 
     Examples
     --------
-    >>> sigmoid(0.0)
+    >>> float(sigmoid(0.0))
     0.5
     """
     return expit(z)
@@ -238,7 +238,8 @@ def init_weights(layer_sizes, epsilon_init=None, random_state=None):
     >>> theta = init_weights((400, 25, 10), random_state=0)
     >>> theta.shape
     (10285,)
-    >>> bool(abs(theta).max() <= 6**0.5 / 425**0.5)
+    >>> Theta1 = roll(theta, (400, 25, 10))[0]
+    >>> bool(abs(Theta1).max() <= 6**0.5 / 425**0.5)
     True
     """
     shapes = layer_shapes(layer_sizes)
@@ -489,9 +490,9 @@ def cost_and_gradient(
     Examples
     --------
     >>> import numpy as np
-    >>> J, grad = cost_and_gradient(np.zeros(4), np.ones((2, 1)), [[1], [0]], (1, 2, 1))
+    >>> J, grad = cost_and_gradient(np.zeros(7), np.ones((2, 1)), [[1], [0]], (1, 2, 1))
     >>> round(J, 6), grad.shape
-    (0.693147, (4,))
+    (0.693147, (7,))
     """
     sizes = _check_layer_sizes(layer_sizes)
     X = _check_X(X, sizes[0])
@@ -659,7 +660,7 @@ def cost(theta, X, Y, layer_sizes, lambda_=0.0, sample_weight=None, **kwargs):
     Examples
     --------
     >>> import numpy as np
-    >>> round(cost(np.zeros(4), np.ones((2, 1)), [[1], [0]], (1, 2, 1)), 6)
+    >>> round(cost(np.zeros(7), np.ones((2, 1)), [[1], [0]], (1, 2, 1)), 6)
     0.693147
     """
     return cost_and_gradient(
