@@ -189,7 +189,7 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         Class labels (for multilabel targets, ``arange(n_labels)``).
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (``n_features_in_``,)
         Names of features seen during fit, when X has string column names.
     layer_sizes_ : tuple of int
         ``(s_1, ..., s_L)``: inputs, hidden layers, output units ``K``.
@@ -604,7 +604,7 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
 
         Returns
         -------
-        z : ndarray of shape (n_samples,) or (n_samples, n_outputs_)
+        z : ndarray of shape (n_samples,) or (n_samples, ``n_outputs_``)
             1-D for binary targets (positive means the second class).
         """
         z = self._decision(X)
