@@ -67,6 +67,17 @@ def _row_buffer(X, i):
     return row if row.flags.c_contiguous else row.tobytes()
 
 
+def _is_dask_collection(obj):
+    """Whether ``obj`` is a dask array, DataFrame or Series; never imports dask."""
+    return type(obj).__module__.split(".")[0] in ("dask", "dask_expr")
+
+
+def _dask_method(est, X, method):
+    from . import _dask  # imports dask: only reached with a dask input
+
+    return _dask.predict(est, X, method)
+
+
 def _merge_repeated_rows(X, Y, sample_weight):
     """One row per distinct ``(x, y)`` with the summed weight, in a fixed order.
 
@@ -428,6 +439,10 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         self : BackpropClassifier
             The fitted estimator.
         """
+        if _is_dask_collection(X):
+            from . import _dask  # imports dask: only reached with a dask input
+
+            return _dask.fit(self, X, y, sample_weight)
         hidden = self._hidden_sizes()
         continuing = self.warm_start and hasattr(self, "theta_")
         X, y = validate_data(
@@ -607,6 +622,8 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         z : ndarray of shape (n_samples,) or (n_samples, ``n_outputs_``)
             1-D for binary targets (positive means the second class).
         """
+        if _is_dask_collection(X):
+            return _dask_method(self, X, "decision_function")
         z = self._decision(X)
         return z.ravel() if self.n_outputs_ == 1 else z
 
@@ -622,6 +639,8 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         y : ndarray of shape (n_samples,) or (n_samples, n_labels)
             Labels; for multilabel targets a 0/1 indicator matrix.
         """
+        if _is_dask_collection(X):
+            return _dask_method(self, X, "predict")
         z = self._decision(X)
         if self._binarizer.y_type_ == "multilabel-indicator":
             return (z > 0).astype(self._binarizer.classes_.dtype)
@@ -641,6 +660,8 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         -------
         log_proba : ndarray of shape (n_samples, n_classes)
         """
+        if _is_dask_collection(X):
+            return _dask_method(self, X, "predict_log_proba")
         return self._log_proba(self._decision(X))
 
     def _log_proba(self, z):
@@ -667,6 +688,8 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
             by their sum. Multilabel: the sigmoid outputs, strictly inside
             (0, 1).
         """
+        if _is_dask_collection(X):
+            return _dask_method(self, X, "predict_proba")
         z = self._decision(X)
         if self._binarizer.y_type_ == "multilabel-indicator":
             h = expit(z, out=z)

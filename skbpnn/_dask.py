@@ -1,0 +1,306 @@
+"""Dask inputs: out-of-core fit and block-wise prediction.
+
+Imported by :class:`~skbpnn.BackpropClassifier` only when a dask collection
+is passed to it, so importing skbpnn never imports dask.
+
+The fit follows dask-glm: scipy's L-BFGS-B runs on the client, and every cost
+and gradient evaluation is a map over the row chunks of ``X`` on the workers,
+each chunk computing the summed, unnormalized data term with the same
+function as the in-memory path (``backprop._data_cost_and_gradient``),
+followed by a tree sum of those ``1 + n_params`` numbers. The client then
+adds the penalty and divides by ``sum(w)`` with ``backprop._regularize``, as
+``backprop.cost_and_gradient`` does. The data never leave the workers;
+checks (finite values, labels, weights) are dask reductions too.
+
+What differs from the in-memory fit, by design:
+
+- repeated rows are not merged (that needs every row at once); the cost is
+  the same sum, so only rounding differs;
+- multilabel targets and sparse chunks are not supported;
+- chunk sums are added in float64 and in a tree, so the cost differs from the
+  in-memory one in the last bits and L-BFGS iterates may drift apart by
+  rounding over many iterations.
+"""
+
+import copy
+import warnings
+
+import dask
+import dask.array as da
+import numpy as np
+from sklearn.exceptions import DataConversionWarning
+from sklearn.preprocessing import LabelBinarizer
+from sklearn.utils.class_weight import compute_class_weight
+from sklearn.utils.multiclass import check_classification_targets
+from sklearn.utils.validation import (
+    _check_feature_names,
+    _check_n_features,
+    check_is_fitted,
+)
+
+from . import backprop
+from ._classifier import _label, _rows_per_block
+
+
+def _to_array(obj, name, lengths):
+    """A dask array from a dask array, DataFrame or Series."""
+    if hasattr(obj, "to_dask_array"):  # dask DataFrame or Series
+        # lengths=True computes the partition lengths (one pass over obj)
+        return obj.to_dask_array(lengths=True if lengths else None)
+    if isinstance(obj, da.Array):
+        return obj
+    raise TypeError(
+        f"{name} is a {type(obj).__name__}; only dask arrays, DataFrames and "
+        "Series are supported as dask inputs."
+    )
+
+
+def _check_X(est, X, reset, lengths):
+    """Validate a dask ``X`` lazily; return a float dask array, one column chunk.
+
+    Mirrors ``validate_data``: feature names and count, 2-D, float32 kept and
+    everything else cast to float64. Finiteness is left to the caller (a
+    lazy reduction for fit, the per-block in-memory checks for predict).
+    """
+    # scikit-learn reads feature names from pandas frames: a dask DataFrame's
+    # empty pandas meta carries the same columns.
+    _check_feature_names(est, getattr(X, "_meta", X), reset=reset)
+    X = _to_array(X, "X", lengths)
+    if X.ndim != 2:
+        raise ValueError(
+            f"Expected a 2-dimensional dask array for X, got {X.ndim} dimensions."
+        )
+    if np.isnan(X.shape[1]):
+        raise ValueError("X has an unknown number of columns.")
+    if lengths and any(np.isnan(c) for c in X.chunks[0]):
+        X = X.compute_chunk_sizes()  # one pass over X, as to_dask_array(lengths)
+    if lengths and X.shape[0] == 0:
+        raise ValueError(
+            "Found array with 0 sample(s) while a minimum of 1 is required."
+        )
+    _check_n_features(est, X, reset=reset)
+    if X.dtype not in (np.float32, np.float64):
+        X = X.astype(np.float64)
+    if len(X.chunks[1]) > 1:
+        X = X.rechunk({1: -1})
+    return X
+
+
+def _check_rows(v, name, X, dtype=None):
+    """``y`` or ``sample_weight`` as a 1-D dask array chunked like X's rows."""
+    if hasattr(v, "to_dask_array") or isinstance(v, da.Array):
+        v = _to_array(v, name, lengths=True)
+        if any(np.isnan(c) for c in v.chunks[0]):
+            v = v.compute_chunk_sizes()
+    else:
+        v = np.asarray(v)
+        if v.ndim == 0 and name == "sample_weight":
+            v = np.full(X.shape[0], v)
+        v = da.from_array(v, chunks=(X.chunks[0],) + v.shape[1:])
+    if name == "y" and v.ndim == 2 and v.shape[1] == 1:
+        warnings.warn(
+            "A column-vector y was passed when a 1d array was expected. Please "
+            "change the shape of y to (n_samples,), for example using ravel().",
+            DataConversionWarning,
+            stacklevel=4,
+        )
+        v = v[:, 0]
+    if v.ndim != 1:
+        if name == "y":
+            raise ValueError(
+                "Dask input supports binary and multiclass targets (1-D y); "
+                "fit multilabel targets in memory."
+            )
+        raise ValueError(f"{name} must be 1-D, got shape {v.shape}.")
+    if v.shape[0] != X.shape[0]:
+        raise ValueError(
+            f"X has {X.shape[0]} samples but {name} has {v.shape[0]}: they must "
+            "have the same number of rows."
+        )
+    if v.chunks[0] != X.chunks[0]:
+        v = v.rechunk((X.chunks[0],))
+    if dtype is not None and v.dtype != dtype:
+        v = v.astype(dtype)
+    return v
+
+
+def _binarize(y, classes, dtype):
+    """LabelBinarizer's 0/1 matrix for labels known to be in ``classes``."""
+    if len(classes) == 2:
+        Y = (y == classes[1])[:, None]
+    else:
+        Y = y[:, None] == classes[None, :]
+    return Y.astype(dtype)
+
+
+def _row_weights(y, sw, *, classes, per_class, out_dtype):
+    # As in the in-memory fit: class weights in X's dtype, times sample_weight.
+    w = per_class[np.searchsorted(classes, y)].astype(out_dtype)
+    return w if sw is None else sw * w
+
+
+def _chunk_sums(X, y, w=None, *, theta, classes, layer_sizes, block_rows):
+    """One chunk's ``[sum_i w_i J_i, sum_i w_i dJ_i/dtheta]``, float64, (1, 1+P)."""
+    dtype = X.dtype
+    Y = _binarize(y[:, 0], classes, dtype)
+    data_cost, grad = backprop._data_cost_and_gradient(
+        theta.astype(dtype),
+        X,
+        Y,
+        layer_sizes,
+        None if w is None else w[:, 0],
+        block_rows,
+        backprop._Workspace(),
+    )
+    out = np.empty((1, grad.size + 1))
+    out[0, 0] = data_cost
+    out[0, 1:] = grad
+    return out
+
+
+def fit(est, X, y, sample_weight=None):
+    """``est.fit(X, y, sample_weight)`` for dask inputs; returns ``est``.
+
+    Parameters were validated by ``fit``'s ``_fit_context``.
+    """
+    hidden = est._hidden_sizes()
+    continuing = est.warm_start and hasattr(est, "theta_")
+    X = _check_X(est, X, reset=not continuing, lengths=True)
+    dtype = X.dtype
+    y = _check_rows(y, "y", X)
+    sw = None
+    if sample_weight is not None:
+        sw = _check_rows(sample_weight, "sample_weight", X, dtype)
+
+    # Pass 1 over the data: labels, their counts and the finiteness checks.
+    checks = {"X_finite": da.isfinite(X).all()}
+    if sw is not None:
+        checks["sw_valid"] = (da.isfinite(sw) & (sw >= 0)).all()
+    (classes, counts), checks = dask.compute(da.unique(y, return_counts=True), checks)
+    if not checks["X_finite"]:
+        raise ValueError("Input X contains NaN or infinity.")
+    if sw is not None and not checks["sw_valid"]:
+        raise ValueError("sample_weight must be finite and non-negative.")
+    check_classification_targets(classes)
+    if continuing:
+        if set(classes.tolist()) != set(est.classes_.tolist()):
+            raise ValueError(
+                "warm_start needs y with the same classes as the previous "
+                f"fit: previously {est.classes_}, now {classes}."
+            )
+    else:
+        if len(classes) < 2:
+            raise ValueError(
+                "BackpropClassifier needs samples of at least 2 classes, but "
+                f"the data contain only one class: {_label(classes[0])!r}."
+            )
+        # Fitted on the distinct labels it has the same classes_ and y_type_
+        # as fitted on y.
+        est._binarizer = LabelBinarizer().fit(classes)
+        est.classes_ = est._binarizer.classes_
+    classes = est.classes_
+
+    w = sw
+    if est.class_weight is not None:
+        if est.class_weight == "balanced":
+            # compute_class_weight's "balanced": n / (n_classes * bincount(y))
+            per_class = X.shape[0] / (len(classes) * counts.astype(np.float64))
+        else:
+            per_class = compute_class_weight(
+                est.class_weight, classes=classes, y=classes
+            )
+        w = da.map_blocks(
+            _row_weights,
+            y,
+            sw,
+            classes=classes,
+            per_class=per_class,
+            out_dtype=dtype,
+            dtype=dtype,
+            meta=np.empty((0,), dtype),
+        )
+    if w is None:
+        sw_sum = float(X.shape[0])
+    else:
+        # Pass 2 (only with weights): their sum and the classes they keep.
+        positive = w > 0
+        sw_sum, present = dask.compute(
+            w.sum(dtype=np.float64), [((y == c) & positive).any() for c in classes]
+        )
+        sw_sum = float(sw_sum)
+        if not sw_sum > 0:
+            raise ValueError("sample_weight (times class_weight) sums to zero.")
+        kept = classes[np.asarray(present, dtype=bool)]
+        if len(kept) < 2:
+            raise ValueError(
+                "Only one class has positive sample_weight: "
+                f"{_label(kept[0])!r}; at least 2 classes are needed."
+            )
+
+    K = 1 if len(classes) == 2 else len(classes)
+    layer_sizes = (X.shape[1], *hidden, K)
+    if continuing and tuple(est.layer_sizes_) == layer_sizes:
+        theta0 = np.array(est.theta_, dtype=np.float64)
+    else:
+        theta0 = backprop.init_weights(layer_sizes, est.epsilon_init, est.random_state)
+    block_rows = _rows_per_block(layer_sizes, dtype)
+    n_params = theta0.size
+    y2 = y[:, None]
+    w2 = None if w is None else w[:, None]
+
+    def fun(theta):
+        args = (X, y2) if w2 is None else (X, y2, w2)
+        parts = da.map_blocks(
+            _chunk_sums,
+            *args,
+            theta=np.asarray(theta, dtype=np.float64),
+            classes=classes,
+            layer_sizes=layer_sizes,
+            block_rows=block_rows,
+            chunks=((1,) * X.numblocks[0], (1 + n_params,)),
+            dtype=np.float64,
+        )
+        total = parts.sum(axis=0).compute()
+        theta_d = theta.astype(dtype)
+        J, grad = backprop._regularize(
+            theta_d,
+            float(total[0]),
+            total[1:].astype(dtype),
+            layer_sizes,
+            est.lambda_,
+            sw_sum,
+        )
+        return J, grad.astype(np.float64, copy=False)
+
+    return est._run_lbfgs(fun, theta0, layer_sizes)
+
+
+def _block_method(X, *, est, method):
+    return getattr(est, method)(X)
+
+
+def predict(est, X, method):
+    """``est.<method>(X)`` for a dask ``X``: a lazy dask array, block by block.
+
+    Each row chunk goes through the in-memory method on a worker, with its
+    checks (finite values), so nothing is computed until the result is.
+    """
+    check_is_fitted(est)
+    X = _check_X(est, X, reset=False, lengths=False)
+    # Feature names were checked above; the blocks are plain arrays.
+    block_est = copy.copy(est)
+    block_est.__dict__.pop("feature_names_in_", None)
+    sample = getattr(block_est, method)(np.zeros((1, X.shape[1]), X.dtype))
+    if sample.ndim == 1:
+        chunks, drop_axis = (X.chunks[0],), 1
+    else:
+        chunks, drop_axis = (X.chunks[0], (sample.shape[1],)), []
+    return X.map_blocks(
+        _block_method,
+        est=block_est,
+        method=method,
+        chunks=chunks,
+        drop_axis=drop_axis,
+        dtype=sample.dtype,
+        meta=sample[:0],
+    )

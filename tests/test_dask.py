@@ -1,0 +1,357 @@
+"""Dask: hyperparameter search on a cluster, out-of-core fit and prediction.
+
+Every test here except the import check needs dask.distributed and skips
+without it; ``pip install -e ".[test]"`` installs it. The cluster is a
+LocalCluster of 2 worker processes bound to 127.0.0.1, without a dashboard.
+"""
+
+import subprocess
+import sys
+import threading
+import time
+import warnings
+
+import numpy as np
+import pytest
+from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.datasets import load_digits, make_classification
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import (
+    GridSearchCV,
+    RandomizedSearchCV,
+    cross_val_score,
+)
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from skbpnn import BackpropClassifier
+
+
+def test_importing_skbpnn_does_not_import_dask():
+    code = "import skbpnn, sys; assert 'dask' not in sys.modules, 'dask imported'"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.fixture(scope="module")
+def da():
+    return pytest.importorskip(
+        "dask.array", reason="needs dask: pip install 'skbpnn[dask]'"
+    )
+
+
+@pytest.fixture(scope="module")
+def client(da):
+    distributed = pytest.importorskip(
+        "distributed", reason="needs dask.distributed: pip install 'skbpnn[dask]'"
+    )
+    with (
+        distributed.LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            host="127.0.0.1",
+            dashboard_address=None,
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        yield client
+
+
+def quiet_fit(clf, *args, **kwargs):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return clf.fit(*args, **kwargs)
+
+
+@pytest.fixture(scope="module")
+def data():
+    # Continuous features: no two rows repeat, so the in-memory fit does not
+    # merge rows and both fits minimize the very same sum.
+    X, y = make_classification(
+        n_samples=600, n_features=8, n_informative=5, n_classes=3, random_state=0
+    )
+    return StandardScaler().fit_transform(X), y
+
+
+def rel(a, b):
+    return abs(a - b) / abs(b)
+
+
+# --------------------------------------------------------------------------
+# Out-of-core fit equals the in-memory fit
+
+
+@pytest.mark.parametrize(
+    "case", ["multiclass", "binary", "sample_weight", "balanced", "dict", "lambda0"]
+)
+def test_dask_fit_equals_in_memory_fit(da, client, data, case):
+    X, y = data
+    kwargs = {"hidden_layer_sizes": (6,), "random_state": 0, "max_iter": 25}
+    fit_kw = {}
+    if case == "binary":
+        y = (y == 1).astype(int)
+    elif case == "sample_weight":
+        fit_kw["sample_weight"] = np.random.RandomState(0).uniform(0, 3, len(y))
+    elif case == "balanced":
+        y = np.where(y == 2, 0, y)[:500]  # unbalanced
+        X = X[:500]
+        kwargs["class_weight"] = "balanced"
+    elif case == "dict":
+        kwargs["class_weight"] = {0: 1.0, 1: 3.0, 2: 0.5}
+    elif case == "lambda0":
+        kwargs["lambda_"] = 0.0
+    # Chunks of unequal sizes, and X split across columns too.
+    Xd = da.from_array(X, chunks=(137, 5))
+    yd = da.from_array(y, chunks=(250,))
+    fit_kw_d = {k: da.from_array(v, chunks=(100,)) for k, v in fit_kw.items()}
+    ref = quiet_fit(BackpropClassifier(**kwargs), X, y, **fit_kw)
+    clf = quiet_fit(BackpropClassifier(**kwargs), Xd, yd, **fit_kw_d)
+
+    assert rel(clf.loss_, ref.loss_) < 1e-6
+    assert clf.n_iter_ == ref.n_iter_
+    assert_allclose(clf.loss_curve_, ref.loss_curve_, rtol=1e-6)
+    assert_array_equal(clf.classes_, ref.classes_)
+    assert clf.layer_sizes_ == ref.layer_sizes_
+    assert clf.n_features_in_ == ref.n_features_in_
+    pred = clf.predict(Xd)
+    assert isinstance(pred, da.Array)
+    assert_array_equal(pred.compute(), ref.predict(X))
+    assert_allclose(clf.predict_proba(Xd).compute(), ref.predict_proba(X), atol=1e-6)
+
+
+def test_dask_fit_float32(da, client, data):
+    X, y = data
+    X = X.astype(np.float32)
+    kwargs = {"hidden_layer_sizes": (6,), "random_state": 0, "max_iter": 10}
+    ref = quiet_fit(BackpropClassifier(**kwargs), X, y)
+    clf = quiet_fit(BackpropClassifier(**kwargs), da.from_array(X, chunks=200), y)
+    # Each evaluation is computed in float32; the chunk sums are added in
+    # float64, so the two fits agree to float32 rounding, not to 1e-6.
+    assert rel(clf.loss_, ref.loss_) < 1e-5
+    z = clf.decision_function(da.from_array(X, chunks=200))
+    assert z.dtype == np.float32
+    assert np.mean(z.compute().argmax(1) == ref.predict(X)) > 0.98
+
+
+def test_threaded_scheduler_without_client(da, data):
+    # Without a distributed Client dask's local threads do the same sums.
+    X, y = data
+    kwargs = {"hidden_layer_sizes": (4,), "random_state": 1, "max_iter": 20}
+    ref = quiet_fit(BackpropClassifier(**kwargs), X, y)
+    clf = quiet_fit(BackpropClassifier(**kwargs), da.from_array(X, chunks=100), y)
+    assert rel(clf.loss_, ref.loss_) < 1e-6
+
+
+def test_dask_warm_start_continues_like_in_memory(da, client, data):
+    X, y = data
+    Xd, yd = da.from_array(X, chunks=150), da.from_array(y, chunks=150)
+    kwargs = {"hidden_layer_sizes": (5,), "random_state": 0, "max_iter": 5}
+    ref = BackpropClassifier(warm_start=True, **kwargs)
+    clf = BackpropClassifier(warm_start=True, **kwargs)
+    for _ in range(2):
+        quiet_fit(ref, X, y)
+        quiet_fit(clf, Xd, yd)
+    assert rel(clf.loss_, ref.loss_) < 1e-6
+    with pytest.raises(ValueError, match="same classes"):
+        clf.fit(Xd, da.where(yd == 2, 3, yd))
+
+
+def test_dask_fit_warns_and_reports_like_in_memory(da, client, data, capsys):
+    X, y = data
+    clf = BackpropClassifier((4,), random_state=0, max_iter=3, verbose=1)
+    with pytest.warns(ConvergenceWarning):
+        clf.fit(da.from_array(X, chunks=200), da.from_array(y, chunks=200))
+    assert clf.n_iter_ == 3 == len(clf.loss_curve_)
+    assert capsys.readouterr().out.count("Iteration") == 3
+
+
+def test_dask_fit_checks_lazily_and_raises(da, client, data):
+    X, y = data
+    Xd, yd = da.from_array(X, chunks=200), da.from_array(y, chunks=200)
+    clf = BackpropClassifier((3,), max_iter=2)
+    with pytest.raises(ValueError, match="NaN or infinity"):
+        clf.fit(da.where(Xd > 2.5, np.nan, Xd), yd)
+    with pytest.raises(ValueError, match="only one class"):
+        clf.fit(Xd, da.zeros_like(yd))
+    with pytest.raises(ValueError, match="same number of rows"):
+        clf.fit(Xd, yd[:-1])
+    with pytest.raises(ValueError, match="multilabel"):
+        clf.fit(Xd, da.stack([yd == 0, yd == 1], axis=1).astype(int))
+    with pytest.raises(ValueError, match="Unknown label type"):
+        clf.fit(Xd, Xd[:, 0])
+    with pytest.raises(ValueError, match="non-negative"):
+        clf.fit(Xd, yd, sample_weight=-da.ones(len(y), chunks=200))
+    with pytest.raises(ValueError, match="Only one class"):
+        clf.fit(Xd, yd, sample_weight=(yd == 0).astype(float))
+    quiet_fit(clf, Xd, yd)
+    with pytest.raises(ValueError, match="features"):
+        clf.predict(Xd[:, :5])
+
+
+def test_dask_predict_on_in_memory_fit_is_lazy_and_equal(da, client, data):
+    X, y = data
+    ref = quiet_fit(BackpropClassifier((5,), random_state=0, max_iter=30), X, y)
+    Xd = da.from_array(X, chunks=(77, 3))
+    for method in ("predict", "predict_proba", "predict_log_proba"):
+        out = getattr(ref, method)(Xd)
+        assert isinstance(out, da.Array)
+        assert_allclose(out.compute(), getattr(ref, method)(X))
+    yb = (y == 1).astype(int)
+    ref_b = quiet_fit(BackpropClassifier((5,), random_state=0, max_iter=30), X, yb)
+    z = ref_b.decision_function(Xd)
+    assert z.shape == (len(y),)
+    assert_allclose(z.compute(), ref_b.decision_function(X))
+
+
+def test_dask_dataframe(da, client, data):
+    dd = pytest.importorskip("dask.dataframe", reason="needs dask[dataframe]")
+    pd = pytest.importorskip("pandas")
+    X, y = data
+    columns = [f"f{i}" for i in range(X.shape[1])]
+    df = pd.DataFrame(X, columns=columns)
+    kwargs = {"hidden_layer_sizes": (4,), "random_state": 0, "max_iter": 30}
+    ref = quiet_fit(BackpropClassifier(**kwargs), df, y)
+    ddf = dd.from_pandas(df, npartitions=3)
+    dy = dd.from_pandas(pd.Series(y), npartitions=3)
+    clf = quiet_fit(BackpropClassifier(**kwargs), ddf, dy)
+    assert rel(clf.loss_, ref.loss_) < 1e-6
+    assert_array_equal(clf.feature_names_in_, columns)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no feature-name warning
+        assert_array_equal(clf.predict(ddf).compute(), ref.predict(df))
+
+
+# --------------------------------------------------------------------------
+# Hyperparameter search with joblib's dask backend equals the local run
+
+
+@pytest.fixture(scope="module")
+def digits():
+    X, y = load_digits(return_X_y=True)
+    return X[:400], y[:400]
+
+
+def _search_scores(search, X, y, backend):
+    import joblib
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        if backend is None:
+            search.fit(X, y)
+        else:
+            with joblib.parallel_backend(backend):
+                search.fit(X, y)
+    return search
+
+
+@pytest.mark.parametrize("pipeline", [False, True])
+def test_grid_search_on_dask_equals_local(client, digits, pipeline):
+    X, y = digits
+    clf = BackpropClassifier((10,), random_state=0, max_iter=30)
+    grid = {"lambda_": [0.1, 3.0], "hidden_layer_sizes": [(5,), (10,)]}
+    if pipeline:
+        clf = make_pipeline(StandardScaler(), clf)
+        grid = {f"backpropclassifier__{k}": v for k, v in grid.items()}
+    local = _search_scores(GridSearchCV(clf, grid, cv=3), X, y, None)
+    remote = _search_scores(GridSearchCV(clf, grid, cv=3, n_jobs=-1), X, y, "dask")
+    assert_allclose(
+        remote.cv_results_["mean_test_score"], local.cv_results_["mean_test_score"]
+    )
+    assert remote.best_params_ == local.best_params_
+    assert_array_equal(remote.predict(X), local.predict(X))
+
+
+def test_randomized_search_and_cross_val_score_on_dask(client, digits):
+    import joblib
+    from scipy.stats import loguniform
+
+    X, y = digits
+    pipe = make_pipeline(
+        StandardScaler(), BackpropClassifier((8,), random_state=0, max_iter=30)
+    )
+    dist = {"backpropclassifier__lambda_": loguniform(1e-2, 1e1)}
+
+    def search(n_jobs):
+        return RandomizedSearchCV(
+            pipe, dist, n_iter=4, cv=3, random_state=0, n_jobs=n_jobs
+        )
+
+    local = _search_scores(search(None), X, y, None)
+    remote = _search_scores(search(-1), X, y, "dask")
+    assert_allclose(
+        remote.cv_results_["mean_test_score"], local.cv_results_["mean_test_score"]
+    )
+    assert remote.best_params_ == local.best_params_
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        local_scores = cross_val_score(pipe, X, y, cv=4)
+        with joblib.parallel_backend("dask"):
+            remote_scores = cross_val_score(pipe, X, y, cv=4, n_jobs=-1)
+    assert_allclose(remote_scores, local_scores)
+
+
+# --------------------------------------------------------------------------
+# Out of core: more than 1 GiB on the workers, little memory on the client
+
+
+class _PeakRSS:
+    """The largest resident set size of this process while in the block."""
+
+    def __init__(self, interval=0.005):
+        import psutil  # a dependency of distributed
+
+        self._process = psutil.Process()
+        self._interval = interval
+
+    def _sample(self):
+        while not self._done.is_set():
+            self.peak = max(self.peak, self._process.memory_info().rss)
+            time.sleep(self._interval)
+
+    def __enter__(self):
+        self.start = self.peak = self._process.memory_info().rss
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._done.set()
+        self._thread.join()
+        self.peak = max(self.peak, self._process.memory_info().rss)
+        self.increase = self.peak - self.start
+
+
+@pytest.mark.slow
+def test_out_of_core_fit_of_more_than_1_gib(da, client):
+    n_features, chunk_rows = 64, 200_000  # 100 MiB per float64 chunk
+    n_rows = 12 * chunk_rows + 100_000
+    # Generated on the workers, chunk by chunk, at every pass: never whole.
+    X = da.random.RandomState(0).standard_normal(
+        (n_rows, n_features), chunks=(chunk_rows, n_features)
+    )
+    y = (X[:, 0] + 0.5 * X[:, 1] > 0).astype(np.int8)
+    assert X.nbytes > 2**30
+
+    clf = BackpropClassifier((4,), random_state=0, max_iter=3)
+    t0 = time.perf_counter()
+    with _PeakRSS() as rss, warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X, y)
+        accuracy = float((clf.predict(X) == y).mean().compute())
+    seconds = time.perf_counter() - t0
+    print(
+        f"\nout-of-core fit of {X.nbytes / 2**30:.2f} GiB: client peak RSS "
+        f"increase {rss.increase / 2**20:.1f} MiB, {seconds:.1f} s, "
+        f"loss {clf.loss_:.4f}, accuracy {accuracy:.3f}"
+    )
+    assert clf.n_iter_ == 3 and np.isfinite(clf.loss_)
+    assert clf.loss_curve_[-1] < clf.loss_curve_[0]
+    assert accuracy > 0.7
+    assert rss.increase < 200 * 2**20
+
+    # The control: the same measurement sees a 256 MiB array on the client.
+    with _PeakRSS() as control:
+        np.ones(2**25).sum()
+    assert control.increase > 200 * 2**20
