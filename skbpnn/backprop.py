@@ -147,6 +147,11 @@ def roll(theta, layer_sizes):
             f"theta must be a 1-D vector of {n_params} parameters for "
             f"layer_sizes={tuple(layer_sizes)}, got shape {theta.shape}."
         )
+    return _roll(theta, shapes)
+
+
+def _roll(theta, shapes):
+    """:func:`roll` for checked arguments: ``shapes`` from :func:`layer_shapes`."""
     thetas = []
     start = 0
     for shape in shapes:
@@ -288,8 +293,8 @@ def _is_sparse(X):
     return hasattr(X, "tocsr") and not isinstance(X, np.ndarray)
 
 
-def _sigmoid_inplace(z):
-    """``z <- g(z)`` in place; returns ``z``.
+def _sigmoid(z, out):
+    """``out <- g(z)``; returns ``out``, which may be ``z`` itself.
 
     float64 uses scipy's ``expit``. float32 uses the identity
     ``g(z) = (1 + tanh(z / 2)) / 2``, because numpy's float32 ``tanh`` is
@@ -298,12 +303,12 @@ def _sigmoid_inplace(z):
     saturates to exactly 0 and 1 without overflow.
     """
     if z.dtype == np.float32:
-        z *= 0.5
-        np.tanh(z, out=z)
-        z *= 0.5
-        z += 0.5
-        return z
-    return expit(z, out=z)
+        np.multiply(z, 0.5, out=out)
+        np.tanh(out, out=out)
+        out *= 0.5
+        out += 0.5
+        return out
+    return expit(z, out=out)
 
 
 def _forward(thetas, X, dtype, buffers=None):
@@ -329,7 +334,7 @@ def _forward(thetas, X, dtype, buffers=None):
             np.dot(a, W.T, out=z)
         z += b  # z^(l+1) = Theta^(l) [1; a^(l)]
         if l < last:
-            _sigmoid_inplace(z)  # a^(l+1) = g(z^(l+1)), in place
+            _sigmoid(z, out=z)  # a^(l+1) = g(z^(l+1)), in place
         activations.append(z)
         a = z
     return activations
@@ -370,18 +375,41 @@ def feedforward(theta, X, layer_sizes, *, return_z=False):
     return z if return_z else expit(z, out=z)
 
 
-def _log_one_plus_exp(z, h, out, scratch=None):
-    """``log(1 + e^z)`` from ``z`` and ``h = g(z)`` with one ``log`` call.
+# log(max(h, 1 - h)) is at least log(0.5), so a product of up to this many
+# such factors stays above the smallest normal number (2^-1022 in float64,
+# 2^-126 in float32) and its log is finite.
+_MAX_FACTORS = {np.dtype(np.float64): 1000, np.dtype(np.float32): 120}
 
-    ``log(1 + e^z) = max(z, 0) - log(max(h, 1 - h))``: the log's argument is
-    never below 0.5, so it is finite for every finite ``z``, saturated or not.
-    ``scratch``, an optional array like ``z``, saves one allocation.
+
+def _row_costs(z, h, Y, scratch):
+    """``sum_k -[y_k log h_k + (1 - y_k) log(1 - h_k)]`` for each row, float64.
+
+    Written from ``z`` and ``h = g(z)`` in the form that stays finite when
+    ``h`` saturates: ``log(1 + e^z) - y z`` with
+    ``log(1 + e^z) = max(z, 0) - log(max(h, 1 - h))``. The log's argument is
+    in [0.5, 1], so the K logs of a row are taken as the log of their
+    product, up to ``_MAX_FACTORS`` factors at a time: one ``log`` per row
+    instead of one per output, the same value up to rounding.
+    ``scratch`` is an array like ``z``, overwritten.
     """
-    np.subtract(1, h, out=out)
-    np.maximum(out, h, out=out)
-    np.log(out, out=out)
-    np.subtract(np.maximum(z, 0, out=scratch), out, out=out)
-    return out
+    m, K = z.shape
+    np.subtract(1, h, out=scratch)
+    np.maximum(scratch, h, out=scratch)
+    step = _MAX_FACTORS[z.dtype]
+    log_max = np.zeros(m)
+    for start in range(0, K, step):
+        factors = scratch[:, start : start + step]
+        if factors.shape[1] <= 16:  # a few column products beat a reduction
+            product = factors[:, 0].copy()
+            for k in range(1, factors.shape[1]):
+                product *= factors[:, k]
+        else:
+            product = np.multiply.reduce(factors, axis=1)
+        log_max += np.log(product)
+    ones = np.ones(K, dtype=z.dtype)
+    relu = np.maximum(z, 0, out=scratch) @ ones
+    yz = np.multiply(Y, z, out=scratch) @ ones
+    return relu - log_max - yz
 
 
 def _check_targets(Y, m, K, dtype):
@@ -429,6 +457,14 @@ class _Workspace:
             arr = np.empty(shape, dtype=dtype)
             self._arrays[key] = arr
         return arr[:rows]
+
+    def ones(self, n, dtype):
+        """A vector of ``n`` ones (for sums as BLAS products)."""
+        arr = self._arrays.get(("ones", np.dtype(dtype)))
+        if arr is None or arr.shape[0] < n:
+            arr = np.ones(n, dtype=dtype)
+            self._arrays[("ones", np.dtype(dtype))] = arr
+        return arr[:n]
 
 
 def cost_and_gradient(
@@ -533,10 +569,11 @@ def _data_cost_and_gradient(theta, X, Y, sizes, w, block_rows, workspace):
     """
     m = X.shape[0]
     dtype = theta.dtype
-    thetas = roll(theta, sizes)
+    thetas = roll(theta, sizes)  # checks theta's length
+    shapes = [T.shape for T in thetas]
     block_rows = max(1, min(block_rows, m))  # a Dask chunk may be empty
     grad = np.zeros(theta.shape, dtype=dtype)
-    grad_thetas = roll(grad, sizes)
+    grad_thetas = _roll(grad, shapes)
     # Per-block gradients go straight into grad's views for the first block
     # and into a scratch vector, then added, for the others.
     scratch = None
@@ -548,7 +585,7 @@ def _data_cost_and_gradient(theta, X, Y, sizes, w, block_rows, workspace):
         else:
             if scratch is None:
                 scratch = workspace.get("grad", theta.shape, dtype)
-            target = roll(scratch, sizes)
+            target = _roll(scratch, shapes)
         w_block = None if w is None else w[start:stop]
         data_cost += _block_cost_and_gradient(
             thetas, X[start:stop], Y[start:stop], w_block, target, workspace
@@ -586,7 +623,7 @@ def _block_cost_and_gradient(thetas, X, Y, w, grad_thetas, workspace):
     (without regularization, not divided by ``sum(w)``) into ``grad_thetas``.
 
     Per hidden unit a row holds two numbers (its activation and its delta),
-    per output unit four (``z``, ``h`` and two cost scratch arrays): every
+    per output unit three (``z``, ``h`` and one cost scratch array): every
     elementwise step runs in place in these workspace arrays.
     """
     m = X.shape[0]
@@ -600,27 +637,14 @@ def _block_cost_and_gradient(thetas, X, Y, w, grad_thetas, workspace):
     # Phase 1, feedforward: a^(1) = x, a^(l+1) = g(Theta^(l) [1; a^(l)]).
     activations = _forward(thetas, X, dtype, buffers)
     z = activations[-1]
-    h = workspace.get("h", z.shape, dtype)
-    np.copyto(h, z)
-    _sigmoid_inplace(h)
+    h = _sigmoid(z, out=workspace.get("h", z.shape, dtype))
 
-    # Cost per element, y log h + (1 - y) log(1 - h) rewritten from z:
-    # -[y log h + (1-y) log(1-h)] = log(1 + e^z) - y z, stable when h saturates.
-    cost_el = _log_one_plus_exp(
-        z,
-        h,
-        out=workspace.get("cost", z.shape, dtype),
-        scratch=workspace.get("cost2", z.shape, dtype),
-    )
-    yz = np.multiply(Y, z, out=z)  # z is no longer needed after this
-    cost_el -= yz
-    if w is None:
-        data_cost = float(np.sum(cost_el, dtype=np.float64))
-    else:
-        per_sample = cost_el.sum(axis=1, dtype=np.float64)
-        data_cost = float(np.dot(w, per_sample))
+    # -[y log h + (1 - y) log(1 - h)] per row, finite when h saturates.
+    row_costs = _row_costs(z, h, Y, scratch=workspace.get("cost", z.shape, dtype))
+    data_cost = float(row_costs.sum() if w is None else np.dot(w, row_costs))
 
     # Phase 2, backward pass.
+    ones_m = workspace.ones(m, dtype)
     delta = np.subtract(h, Y, out=z)  # delta^(L) = a^(L) - y
     if w is not None:
         delta *= w[:, None]
@@ -629,7 +653,7 @@ def _block_cost_and_gradient(thetas, X, Y, w, grad_thetas, workspace):
         G = grad_thetas[l]
         # Delta^(l) = delta^(l+1)^T [1, a^(l)]: column 0 is the bias gradient,
         # the rest (as its transpose, C-contiguous) the weight gradient.
-        np.sum(delta, axis=0, out=G[:, 0])
+        np.dot(ones_m, delta, out=G[:, 0])  # column sums, as one BLAS call
         if _is_sparse(a_prev):
             G[:, 1:].T[...] = a_prev.T @ delta
         else:
