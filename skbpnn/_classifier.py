@@ -1,5 +1,6 @@
 """BackpropClassifier: the seed's network as a scikit-learn estimator."""
 
+import contextlib
 import math
 import time
 import warnings
@@ -23,6 +24,7 @@ from sklearn.utils.validation import (
     column_or_1d,
     validate_data,
 )
+from threadpoolctl import ThreadpoolController  # a requirement of scikit-learn
 
 from . import backprop
 
@@ -38,6 +40,30 @@ class TrainingInterruptedWarning(UserWarning):
 # default 1 GiB, a 100000-row float32 fit of a 784-256-10 network would hold
 # its whole activations and deltas (about 200 MiB) instead of about 64 MiB.
 _MAX_BLOCK_BYTES = 64 * 2**20
+
+
+# Below this many multiply-adds, no product of an evaluation gains from a
+# second BLAS thread; on a busy machine the threads' hand-offs make such
+# products several times slower. (digits, 64-25-10: 2.9e6, one thread;
+# 20000 x 784-256-10: 4e9, all threads.)
+_SMALL_PRODUCT = 2e7
+_blas_controller = None
+
+
+def _blas_threads_for(layer_sizes, rows):
+    """One BLAS thread while fitting a network whose products are all small.
+
+    This is scikit-learn's own care against oversubscription (KMeans does
+    the same): the user's thread setting is restored on exit, and larger
+    networks keep every thread.
+    """
+    global _blas_controller
+    largest = rows * max(a * b for a, b in zip(layer_sizes[:-1], layer_sizes[1:]))
+    if largest >= _SMALL_PRODUCT:
+        return contextlib.nullcontext()
+    if _blas_controller is None:
+        _blas_controller = ThreadpoolController()
+    return _blas_controller.limit(limits=1, user_api="blas")
 
 
 def _rows_per_block(layer_sizes, dtype):
@@ -486,7 +512,8 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
             )
             return J, grad.astype(np.float64, copy=False)
 
-        return self._run_lbfgs(fun, theta0, layer_sizes)
+        with _blas_threads_for(layer_sizes, min(block_rows, X.shape[0])):
+            return self._run_lbfgs(fun, theta0, layer_sizes)
 
     def _run_lbfgs(self, fun, theta0, layer_sizes):
         """Minimize ``fun`` from ``theta0`` by L-BFGS-B; set the fitted attributes.

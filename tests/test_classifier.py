@@ -1,5 +1,6 @@
 """Tests of BackpropClassifier: targets, attributes, options, and its peers."""
 
+import contextlib
 import pickle
 import warnings
 
@@ -449,3 +450,29 @@ def test_pipeline_gridsearch_and_cross_val_on_digits_beat_mlpclassifier():
     assert ours[1] >= mlp[1]
     assert ours[2] >= mlp[2]
     assert ours[1] > 0.95
+
+
+def test_small_networks_fit_on_one_blas_thread_and_restore_the_setting(monkeypatch):
+    from threadpoolctl import threadpool_info
+
+    from skbpnn import _classifier
+
+    X, y = make_blobs(n_samples=60, centers=3, n_features=4, random_state=0)
+    before = [info["num_threads"] for info in threadpool_info()]
+    seen = []
+    real = _classifier.backprop.cost_and_gradient
+
+    def spy(*args, **kwargs):
+        seen.append(
+            max(i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas")
+        )
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(_classifier.backprop, "cost_and_gradient", spy)
+    fit_quiet(BackpropClassifier(max_iter=2), X, y)
+    assert seen and set(seen) == {1}
+    assert [info["num_threads"] for info in threadpool_info()] == before
+    # a network with large products keeps the user's setting
+    assert isinstance(
+        _classifier._blas_threads_for((784, 256, 10), 20000), contextlib.nullcontext
+    )
