@@ -433,34 +433,6 @@ def test_predict_is_thread_safe():
 
 
 @settings(max_examples=40, deadline=None)
-@given(
-    hidden=st.lists(st.integers(1, 4), min_size=0, max_size=3),
-    n_in=st.integers(1, 4),
-    K=st.integers(1, 3),
-    m=st.integers(1, 8),
-    lambda_=st.floats(0, 10),
-    weighted=st.booleans(),
-    container=st.sampled_from([np.asarray, sp.csr_matrix, sp.csc_matrix]),
-    seed=st.integers(0, 2**31 - 1),
-)
-def test_gradient_matches_numerical_gradient_on_random_networks(
-    hidden, n_in, K, m, lambda_, weighted, container, seed
-):
-    sizes = (n_in, *hidden, K)
-    rng = np.random.RandomState(seed)
-    X = container(rng.randn(m, n_in) * (rng.rand(m, n_in) > 0.3))
-    Y = (rng.rand(m, K) > 0.5).astype(float)
-    w = rng.rand(m) * 3 + 0.01 if weighted else None
-    theta = bp.init_weights(sizes, random_state=rng)
-    J, grad = bp.cost_and_gradient(theta, X, Y, sizes, lambda_, w)
-    numgrad = bp.numerical_gradient(
-        lambda t: bp.cost(t, X, Y, sizes, lambda_, w), theta
-    )
-    assert np.isfinite(J)
-    assert_allclose(grad, numgrad, rtol=1e-6, atol=1e-8)
-
-
-@settings(max_examples=40, deadline=None)
 @given(m=st.integers(2, 30), seed=st.integers(0, 2**31 - 1), lambda_=st.floats(0, 5))
 def test_cost_is_invariant_to_sample_order_and_weight_two_is_a_duplicate(
     m, seed, lambda_
