@@ -515,13 +515,15 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         with _blas_threads_for(layer_sizes, min(block_rows, X.shape[0])):
             return self._run_lbfgs(fun, theta0, layer_sizes)
 
-    def _run_lbfgs(self, fun, theta0, layer_sizes):
+    def _run_lbfgs(self, fun, theta0, layer_sizes, stacklevel=4):
         """Minimize ``fun`` from ``theta0`` by L-BFGS-B; set the fitted attributes.
 
         ``fun(theta) -> (J, grad)`` with a float64 ``grad``. After every
         iteration the cost is recorded, printed when ``verbose`` and passed
         to ``callback``. Ctrl-C (KeyboardInterrupt) ends training with the
         last completed iterate, which the estimator keeps, and a warning.
+        ``stacklevel`` points the warnings at the user's call of ``fit``
+        (here, ``fit`` and scikit-learn's ``_fit_context`` wrapper above it).
         """
         loss_curve = []
         # (iterations completed, weights, cost), updated in one assignment so
@@ -581,7 +583,7 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
                 "L-BFGS iterations; the estimator keeps the weights of the last "
                 "completed iteration.",
                 TrainingInterruptedWarning,
-                stacklevel=3,
+                stacklevel=stacklevel,
             )
             hit_limit = False
 
@@ -597,7 +599,7 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
                 f"({result.message}); increase max_iter or max_fun, or scale "
                 "the data.",
                 ConvergenceWarning,
-                stacklevel=3,
+                stacklevel=stacklevel,
             )
 
         self.theta_ = np.ascontiguousarray(theta, dtype=np.float64)

@@ -272,7 +272,7 @@ def fit(est, X, y, sample_weight=None):
         )
         return J, grad.astype(np.float64, copy=False)
 
-    return est._run_lbfgs(fun, theta0, layer_sizes)
+    return est._run_lbfgs(fun, theta0, layer_sizes, stacklevel=5)  # one frame more
 
 
 def _block_method(X, *, est, method):

@@ -330,8 +330,9 @@ def test_verbose_prints_one_line_per_iteration(blobs, capsys):
 
 def test_convergence_warning_when_iterations_run_out(blobs):
     X, y = blobs
-    with pytest.warns(ConvergenceWarning, match="max_iter"):
+    with pytest.warns(ConvergenceWarning, match="max_iter") as record:
         BackpropClassifier(random_state=0, max_iter=2).fit(X, y)
+    assert record[0].filename == __file__  # points at the user's fit call
     with warnings.catch_warnings():
         warnings.simplefilter("error", ConvergenceWarning)
         BackpropClassifier(hidden_layer_sizes=(), random_state=0, max_iter=1000).fit(

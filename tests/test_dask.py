@@ -159,8 +159,9 @@ def test_dask_warm_start_continues_like_in_memory(da, client, data):
 def test_dask_fit_warns_and_reports_like_in_memory(da, client, data, capsys):
     X, y = data
     clf = BackpropClassifier((4,), random_state=0, max_iter=3, verbose=1)
-    with pytest.warns(ConvergenceWarning):
+    with pytest.warns(ConvergenceWarning) as record:
         clf.fit(da.from_array(X, chunks=200), da.from_array(y, chunks=200))
+    assert record[0].filename == __file__  # points at the user's fit call
     assert clf.n_iter_ == 3 == len(clf.loss_curve_)
     assert capsys.readouterr().out.count("Iteration") == 3
 
