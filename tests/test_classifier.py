@@ -446,7 +446,9 @@ def test_pipeline_gridsearch_and_cross_val_on_digits_beat_mlpclassifier():
             cv = cross_val_score(search.best_estimator_, X, y, cv=5)
         results[name] = (search.best_score_, search.score(X_test, y_test), cv.mean())
     ours, mlp = results["ours"], results["mlp"]
-    print(f"best CV, held-out, 5-fold: ours {ours}, MLPClassifier {mlp}")
+    for name, (best, held_out, five_fold) in results.items():
+        print(f"{name}: best CV {best:.4f}, held-out {held_out:.4f}, ", end="")
+        print(f"5-fold {five_fold:.4f}")
     assert ours[0] >= mlp[0]
     assert ours[1] >= mlp[1]
     assert ours[2] >= mlp[2]
