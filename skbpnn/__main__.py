@@ -119,6 +119,11 @@ def _check_args(args):
         raise UsageError(f"--cv must be 0 (no cross-validation) or >= 2, got {args.cv}")
     if (args.csv is None) != (args.target is None):
         raise UsageError("--csv and --target go together")
+    for option, path in (("--save", args.save), ("--plot", args.plot)):
+        # checked before training, so that a typo does not cost the fit
+        folder = os.path.dirname(os.path.abspath(path)) if path else None
+        if folder and not (os.path.isdir(folder) and os.access(folder, os.W_OK)):
+            raise UsageError(f"{option} {path}: no writable folder {folder}")
 
 
 def read_csv(path, target):

@@ -126,6 +126,12 @@ def bad_csvs(tmp_path):
         (["--hidden", "0"], "--hidden takes positive sizes"),
         (["--lambda", "-1"], "--lambda must be a finite number >= 0"),
         (["--max-iter", "0"], "--max-iter must be >= 1"),
+        # before training, not after it: a typo must not cost the fit
+        (
+            ["--save", "no/such/dir/m.joblib"],
+            "--save no/such/dir/m.joblib: no writable",
+        ),
+        (["--plot", "no/such/dir/p.png"], "--plot no/such/dir/p.png: no writable"),
     ],
 )
 def test_errors_are_one_line_and_exit_2(tmp_path, bad_csvs, args, message):
