@@ -70,10 +70,10 @@ def _rows_per_block(layer_sizes, dtype):
     """Rows whose activations, deltas and scratch fit in ``working_memory``.
 
     Per row an evaluation holds two numbers per hidden unit (its activations
-    and its delta) and four per output unit (``z``, ``g(z)`` and two cost
-    terms). The block is further capped at ``_MAX_BLOCK_BYTES``.
+    and its delta) and three per output unit (``z``, ``g(z)`` and one cost
+    scratch). The block is further capped at ``_MAX_BLOCK_BYTES``.
     """
-    units = 2 * sum(layer_sizes[1:-1]) + 4 * layer_sizes[-1]
+    units = 2 * sum(layer_sizes[1:-1]) + 3 * layer_sizes[-1]
     row_bytes = units * np.dtype(dtype).itemsize
     budget = min(get_config()["working_memory"] * 2**20, _MAX_BLOCK_BYTES)
     return max(1, int(budget // row_bytes))

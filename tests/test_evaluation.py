@@ -169,8 +169,8 @@ def test_rows_per_block_follows_working_memory():
     with sklearn.config_context(working_memory=16):
         larger = _rows_per_block(sizes, np.float64)
     assert 1 <= small < larger
-    # Per row: activations and delta per hidden unit, four arrays per output.
-    assert larger == 16 * 2**20 // ((2 * 256 + 4 * 10) * 8)
+    # Per row: activations and delta per hidden unit, three arrays per output.
+    assert larger == 16 * 2**20 // ((2 * 256 + 3 * 10) * 8)
     assert (
         _rows_per_block(sizes, np.float32) >= 2 * _rows_per_block(sizes, np.float64) - 1
     )
@@ -179,6 +179,6 @@ def test_rows_per_block_follows_working_memory():
 
     with sklearn.config_context(working_memory=1 << 20):
         huge = _rows_per_block(sizes, np.float64)
-    assert huge * (2 * 256 + 4 * 10) * 8 <= _MAX_BLOCK_BYTES
+    assert huge * (2 * 256 + 3 * 10) * 8 <= _MAX_BLOCK_BYTES
     with sklearn.config_context(working_memory=0.0001):
         assert _rows_per_block(sizes, np.float64) == 1
