@@ -1,6 +1,5 @@
 """Tests of BackpropClassifier: targets, attributes, options, and its peers."""
 
-import contextlib
 import pickle
 import warnings
 
@@ -455,27 +454,38 @@ def test_pipeline_gridsearch_and_cross_val_on_digits_beat_mlpclassifier():
     assert ours[1] > 0.95
 
 
-def test_small_networks_fit_on_one_blas_thread_and_restore_the_setting(monkeypatch):
+def test_fit_limits_blas_threads_and_restores_the_setting(monkeypatch):
     from threadpoolctl import threadpool_info
 
     from skbpnn import _classifier
 
-    X, y = make_blobs(n_samples=60, centers=3, n_features=4, random_state=0)
-    before = [info["num_threads"] for info in threadpool_info()]
+    def blas_threads():
+        return {
+            ("numpy" in i["filepath"].lower(), i["filepath"]): i["num_threads"]
+            for i in threadpool_info()
+            if i["user_api"] == "blas"
+        }
+
+    before = blas_threads()
     seen = []
     real = _classifier.backprop.cost_and_gradient
 
     def spy(*args, **kwargs):
-        seen.append(
-            max(i["num_threads"] for i in threadpool_info() if i["user_api"] == "blas")
-        )
+        seen.append(blas_threads())
         return real(*args, **kwargs)
 
     monkeypatch.setattr(_classifier.backprop, "cost_and_gradient", spy)
+    # small products: every BLAS library on one thread
+    X, y = make_blobs(n_samples=60, centers=3, n_features=4, random_state=0)
     fit_quiet(BackpropClassifier(max_iter=2), X, y)
-    assert seen and set(seen) == {1}
-    assert [info["num_threads"] for info in threadpool_info()] == before
-    # a network with large products keeps the user's setting
-    assert isinstance(
-        _classifier._blas_threads_for((784, 256, 10), 20000), contextlib.nullcontext
-    )
+    assert seen and all(set(threads.values()) == {1} for threads in seen)
+    assert blas_threads() == before
+    # large products (100 x 2000 x 200 = 4e7): numpy's BLAS keeps its threads,
+    # the others (scipy's, which L-BFGS-B uses) get one
+    seen.clear()
+    X, y = make_blobs(n_samples=100, centers=2, n_features=2000, random_state=0)
+    fit_quiet(BackpropClassifier(hidden_layer_sizes=(200,), max_iter=2), X, y)
+    for threads in seen:
+        for (is_numpy, path), n in threads.items():
+            assert n == (before[(is_numpy, path)] if is_numpy else 1)
+    assert blas_threads() == before
