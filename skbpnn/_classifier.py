@@ -115,10 +115,10 @@ def _is_dask_collection(obj):
     return type(obj).__module__.split(".")[0] in ("dask", "dask_expr")
 
 
-def _dask_method(est, X, method):
+def _dask_module():
     from . import _dask  # imports dask: only reached with a dask input
 
-    return _dask.predict(est, X, method)
+    return _dask
 
 
 def _merge_repeated_rows(X, Y, sample_weight):
@@ -483,9 +483,7 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
             The fitted estimator.
         """
         if _is_dask_collection(X):
-            from . import _dask  # imports dask: only reached with a dask input
-
-            return _dask.fit(self, X, y, sample_weight)
+            return _dask_module().fit(self, X, y, sample_weight)
         hidden = self._hidden_sizes()
         continuing = self.warm_start and hasattr(self, "theta_")
         X, y = validate_data(
@@ -669,7 +667,7 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
             1-D for binary targets (positive means the second class).
         """
         if _is_dask_collection(X):
-            return _dask_method(self, X, "decision_function")
+            return _dask_module().predict(self, X, "decision_function")
         z = self._decision(X)
         return z.ravel() if self.n_outputs_ == 1 else z
 
@@ -686,7 +684,7 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
             Labels; for multilabel targets a 0/1 indicator matrix.
         """
         if _is_dask_collection(X):
-            return _dask_method(self, X, "predict")
+            return _dask_module().predict(self, X, "predict")
         z = self._decision(X)
         if self._binarizer.y_type_ == "multilabel-indicator":
             return (z > 0).astype(self._binarizer.classes_.dtype)
@@ -707,7 +705,7 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         log_proba : ndarray of shape (n_samples, n_classes)
         """
         if _is_dask_collection(X):
-            return _dask_method(self, X, "predict_log_proba")
+            return _dask_module().predict(self, X, "predict_log_proba")
         return self._log_proba(self._decision(X))
 
     def _log_proba(self, z):
@@ -735,7 +733,7 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
             (0, 1).
         """
         if _is_dask_collection(X):
-            return _dask_method(self, X, "predict_proba")
+            return _dask_module().predict(self, X, "predict_proba")
         z = self._decision(X)
         if self._binarizer.y_type_ == "multilabel-indicator":
             h = expit(z, out=z)
