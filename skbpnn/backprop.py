@@ -381,7 +381,7 @@ def feedforward(theta, X, layer_sizes, *, return_z=False):
 _MAX_FACTORS = {np.dtype(np.float64): 1000, np.dtype(np.float32): 120}
 
 
-def _row_costs(z, h, Y, scratch):
+def _row_costs(z, h, Y, scratch, ones):
     """``sum_k -[y_k log h_k + (1 - y_k) log(1 - h_k)]`` for each row, float64.
 
     Written from ``z`` and ``h = g(z)`` in the form that stays finite when
@@ -390,7 +390,8 @@ def _row_costs(z, h, Y, scratch):
     in [0.5, 1], so the K logs of a row are taken as the log of their
     product, up to ``_MAX_FACTORS`` factors at a time: one ``log`` per row
     instead of one per output, the same value up to rounding.
-    ``scratch`` is an array like ``z``, overwritten.
+    ``scratch`` is an array like ``z``, overwritten; ``ones`` a vector of
+    ``K`` ones in ``z``'s dtype (row sums as BLAS products).
     """
     m, K = z.shape
     np.subtract(1, h, out=scratch)
@@ -406,7 +407,6 @@ def _row_costs(z, h, Y, scratch):
         else:
             product = np.multiply.reduce(factors, axis=1)
         log_max += np.log(product)
-    ones = np.ones(K, dtype=z.dtype)
     relu = np.maximum(z, 0, out=scratch) @ ones
     yz = np.multiply(Y, z, out=scratch) @ ones
     return relu - log_max - yz
@@ -640,7 +640,13 @@ def _block_cost_and_gradient(thetas, X, Y, w, grad_thetas, workspace):
     h = _sigmoid(z, out=workspace.get("h", z.shape, dtype))
 
     # -[y log h + (1 - y) log(1 - h)] per row, finite when h saturates.
-    row_costs = _row_costs(z, h, Y, scratch=workspace.get("cost", z.shape, dtype))
+    row_costs = _row_costs(
+        z,
+        h,
+        Y,
+        scratch=workspace.get("cost", z.shape, dtype),
+        ones=workspace.ones(z.shape[1], dtype),
+    )
     data_cost = float(row_costs.sum() if w is None else np.dot(w, row_costs))
 
     # Phase 2, backward pass.
