@@ -107,6 +107,7 @@ def test_dask_fit_equals_in_memory_fit(da, client, data, case):
     ref = quiet_fit(BackpropClassifier(**kwargs), X, y, **fit_kw)
     clf = quiet_fit(BackpropClassifier(**kwargs), Xd, yd, **fit_kw_d)
 
+    print(f"{case}: relative loss difference {rel(clf.loss_, ref.loss_):.1e}")
     assert rel(clf.loss_, ref.loss_) < 1e-6
     assert clf.n_iter_ == ref.n_iter_
     assert_allclose(clf.loss_curve_, ref.loss_curve_, rtol=1e-6)
@@ -127,6 +128,7 @@ def test_dask_fit_float32(da, client, data):
     clf = quiet_fit(BackpropClassifier(**kwargs), da.from_array(X, chunks=200), y)
     # Each evaluation is computed in float32; the chunk sums are added in
     # float64, so the two fits agree to float32 rounding, not to 1e-6.
+    print(f"float32: relative loss difference {rel(clf.loss_, ref.loss_):.1e}")
     assert rel(clf.loss_, ref.loss_) < 1e-5
     z = clf.decision_function(da.from_array(X, chunks=200))
     assert z.dtype == np.float32
