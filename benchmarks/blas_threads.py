@@ -1,4 +1,4 @@
-"""Why ``fit`` limits BLAS threads: the timings behind ``_blas_threads_for_fit``.
+"""Why ``fit`` limits BLAS threads: the timings behind ``skbpnn._threads``.
 
 Run ``python benchmarks/blas_threads.py``. It prints medians of one
 ``cost_and_gradient`` evaluation:
@@ -27,7 +27,7 @@ from threadpoolctl import ThreadpoolController, threadpool_info
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from skbpnn import backprop  # noqa: E402
-from skbpnn._classifier import _rows_per_block  # noqa: E402
+from skbpnn._data import rows_per_block  # noqa: E402
 
 
 def median_time(fn, repeats=15, before=None):
@@ -43,8 +43,8 @@ def median_time(fn, repeats=15, before=None):
 
 def evaluation(X, Y, sizes):
     theta = backprop.init_weights(sizes, random_state=0)
-    workspace = backprop._Workspace()
-    block_rows = _rows_per_block(sizes, X.dtype)
+    workspace = backprop.Workspace()
+    block_rows = rows_per_block(sizes, X.dtype)
 
     def evaluate():
         backprop.cost_and_gradient(

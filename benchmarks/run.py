@@ -42,7 +42,7 @@ from sklearn.preprocessing import LabelBinarizer, StandardScaler
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from skbpnn import BackpropClassifier, backprop  # noqa: E402
-from skbpnn._classifier import _rows_per_block  # noqa: E402
+from skbpnn._data import rows_per_block  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 LAMBDA = 1.0
@@ -130,8 +130,8 @@ def our_evaluator(theta, X, Y, sizes):
     """``cost_and_gradient`` as the estimator's objective calls it: the
     estimator's block size and one workspace reused across calls."""
     theta = theta.astype(X.dtype)
-    block_rows = _rows_per_block(sizes, X.dtype)
-    workspace = backprop._Workspace()
+    block_rows = rows_per_block(sizes, X.dtype)
+    workspace = backprop.Workspace()
 
     def evaluate():
         return backprop.cost_and_gradient(

@@ -5,7 +5,8 @@ functions; :class:`BackpropClassifier` drives it as a scikit-learn estimator.
 """
 
 from . import backprop
-from ._classifier import BackpropClassifier, TrainingInterruptedWarning
+from ._classifier import BackpropClassifier
+from ._lbfgs import TrainingInterruptedWarning
 
 __version__ = "0.1.0"
 

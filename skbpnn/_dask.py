@@ -1,15 +1,19 @@
 """Dask inputs: out-of-core fit and block-wise prediction.
 
 Imported by :class:`~skbpnn.BackpropClassifier` only when a dask collection
-is passed to it, so importing skbpnn never imports dask.
+is passed to it, so importing skbpnn never imports dask. It uses the shared
+modules (``_targets`` for every check of y and the weights, ``_data``,
+``_evaluation``) and never the estimator's private methods: the estimator's
+``fit`` calls :func:`training_data` and then runs the same steps as for
+arrays (initial weights, L-BFGS, fitted attributes).
 
 The fit follows dask-glm: scipy's L-BFGS-B runs on the client, and every cost
 and gradient evaluation is a map over the row chunks of ``X`` on the workers,
 each chunk computing the summed, unnormalized data term with the same
-function as the in-memory path (``backprop._data_cost_and_gradient``),
+function as the in-memory path (``_evaluation.data_cost_and_gradient``),
 followed by a tree sum of those ``1 + n_params`` numbers. The client then
-adds the penalty and divides by ``sum(w)`` with ``backprop._regularize``, as
-``backprop.cost_and_gradient`` does. The data never leave the workers;
+adds the penalty and divides by ``sum(w)`` with ``_evaluation.regularize``,
+as ``backprop.cost_and_gradient`` does. The data never leave the workers;
 checks (finite values, labels, weights) are dask reductions too.
 
 What differs from the in-memory fit, by design:
@@ -30,7 +34,6 @@ import dask.array as da
 import numpy as np
 from sklearn.exceptions import DataConversionWarning
 from sklearn.preprocessing import LabelBinarizer
-from sklearn.utils.class_weight import compute_class_weight
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import (
     _check_feature_names,
@@ -38,8 +41,9 @@ from sklearn.utils.validation import (
     check_is_fitted,
 )
 
-from . import backprop
-from ._classifier import _label, _rows_per_block
+from . import _targets, backprop
+from ._data import TrainingData, rows_per_block
+from ._evaluation import Workspace, data_cost_and_gradient, regularize
 
 
 def _to_array(obj, name, lengths):
@@ -133,24 +137,18 @@ def _binarize(y, classes, dtype):
     return Y.astype(dtype)
 
 
-def _row_weights(y, sw, *, classes, per_class, out_dtype):
-    # As in the in-memory fit: class weights in X's dtype, times sample_weight.
-    w = per_class[np.searchsorted(classes, y)].astype(out_dtype)
-    return w if sw is None else sw * w
-
-
-def _chunk_sums(X, y, w=None, *, theta, classes, layer_sizes, block_rows):
+def _chunk_sums(X, y, w=None, *, theta, classes, shapes, block_rows):
     """One chunk's ``[sum_i w_i J_i, sum_i w_i dJ_i/dtheta]``, float64, (1, 1+P)."""
     dtype = X.dtype
     Y = _binarize(y[:, 0], classes, dtype)
-    data_cost, grad = backprop._data_cost_and_gradient(
+    data_cost, grad = data_cost_and_gradient(
         theta.astype(dtype),
         X,
         Y,
-        layer_sizes,
+        shapes,
         None if w is None else w[:, 0],
         block_rows,
-        backprop._Workspace(),
+        Workspace(),
     )
     out = np.empty((1, grad.size + 1))
     out[0, 0] = data_cost
@@ -158,14 +156,16 @@ def _chunk_sums(X, y, w=None, *, theta, classes, layer_sizes, block_rows):
     return out
 
 
-def fit(est, X, y, sample_weight=None):
-    """``est.fit(X, y, sample_weight)`` for dask inputs; returns ``est``.
+def training_data(est, X, y, sample_weight, reset):
+    """The fit's :class:`~skbpnn._data.TrainingData` for dask inputs.
 
-    Parameters were validated by ``fit``'s ``_fit_context``.
+    Checks X, y and the weights lazily (two passes over the data at most:
+    labels and finiteness, then the weights' sum); the evaluations it
+    returns are maps over X's row chunks. Parameters were validated by
+    ``fit``'s ``_fit_context``; ``reset`` False (a warm start) checks the
+    features against the previous fit's.
     """
-    hidden = est._hidden_sizes()
-    continuing = est.warm_start and hasattr(est, "theta_")
-    X = _check_X(est, X, reset=not continuing, lengths=True)
+    X = _check_X(est, X, reset=reset, lengths=True)
     dtype = X.dtype
     y = _check_rows(y, "y", X)
     sw = None
@@ -180,41 +180,22 @@ def fit(est, X, y, sample_weight=None):
     if not checks["X_finite"]:
         raise ValueError("Input X contains NaN or infinity.")
     if sw is not None and not checks["sw_valid"]:
-        raise ValueError("sample_weight must be finite and non-negative.")
+        raise ValueError(backprop._INVALID_SAMPLE_WEIGHT)
     check_classification_targets(classes)
-    if continuing:
-        if set(classes.tolist()) != set(est.classes_.tolist()):
-            raise ValueError(
-                "warm_start needs y with the same classes as the previous "
-                f"fit: previously {est.classes_}, now {classes}."
-            )
-    else:
-        if len(classes) < 2:
-            raise ValueError(
-                "BackpropClassifier needs samples of at least 2 classes, but "
-                f"the data contain only one class: {_label(classes[0])!r}."
-            )
-        # Fitted on the distinct labels it has the same classes_ and y_type_
-        # as fitted on y.
-        est._binarizer = LabelBinarizer().fit(classes)
-        est.classes_ = est._binarizer.classes_
-    classes = est.classes_
+    _targets.check_two_classes(classes)
+    # Fitted on the distinct labels it has the same classes_ and y_type_ as
+    # fitted on y.
+    binarizer = LabelBinarizer().fit(classes)
+    classes = binarizer.classes_
 
     w = sw
     if est.class_weight is not None:
-        if est.class_weight == "balanced":
-            # compute_class_weight's "balanced": n / (n_classes * bincount(y))
-            per_class = X.shape[0] / (len(classes) * counts.astype(np.float64))
-        else:
-            per_class = compute_class_weight(
-                est.class_weight, classes=classes, y=classes
-            )
         w = da.map_blocks(
-            _row_weights,
+            _targets.row_weights,
             y,
             sw,
             classes=classes,
-            per_class=per_class,
+            per_class=_targets.class_weights(est.class_weight, classes, counts),
             out_dtype=dtype,
             dtype=dtype,
             meta=np.empty((0,), dtype),
@@ -228,51 +209,45 @@ def fit(est, X, y, sample_weight=None):
             w.sum(dtype=np.float64), [((y == c) & positive).any() for c in classes]
         )
         sw_sum = float(sw_sum)
-        if not sw_sum > 0:
-            raise ValueError("sample_weight (times class_weight) sums to zero.")
-        kept = classes[np.asarray(present, dtype=bool)]
-        if len(kept) < 2:
-            raise ValueError(
-                "Only one class has positive sample_weight: "
-                f"{_label(kept[0])!r}; at least 2 classes are needed."
-            )
+        _targets.check_weight_sum(sw_sum)
+        _targets.check_weighted_classes(classes[np.asarray(present, dtype=bool)])
 
-    K = 1 if len(classes) == 2 else len(classes)
-    layer_sizes = (X.shape[1], *hidden, K)
-    if continuing and tuple(est.layer_sizes_) == layer_sizes:
-        theta0 = np.array(est.theta_, dtype=np.float64)
-    else:
-        theta0 = backprop.init_weights(layer_sizes, est.epsilon_init, est.random_state)
-    block_rows = _rows_per_block(layer_sizes, dtype)
-    n_params = theta0.size
     y2 = y[:, None]
     w2 = None if w is None else w[:, None]
 
-    def fun(theta):
-        args = (X, y2) if w2 is None else (X, y2, w2)
-        parts = da.map_blocks(
-            _chunk_sums,
-            *args,
-            theta=np.asarray(theta, dtype=np.float64),
-            classes=classes,
-            layer_sizes=layer_sizes,
-            block_rows=block_rows,
-            chunks=((1,) * X.numblocks[0], (1 + n_params,)),
-            dtype=np.float64,
-        )
-        total = parts.sum(axis=0).compute()
-        theta_d = theta.astype(dtype)
-        J, grad = backprop._regularize(
-            theta_d,
-            float(total[0]),
-            total[1:].astype(dtype),
-            layer_sizes,
-            est.lambda_,
-            sw_sum,
-        )
-        return J, grad.astype(np.float64, copy=False)
+    def make_fun(layer_sizes, lambda_):
+        shapes = backprop.layer_shapes(layer_sizes)
+        n_params = sum(r * c for r, c in shapes)
+        block_rows = rows_per_block(layer_sizes, dtype)
 
-    return est._run_lbfgs(fun, theta0, layer_sizes, stacklevel=5)  # one frame more
+        def fun(theta):
+            args = (X, y2) if w2 is None else (X, y2, w2)
+            parts = da.map_blocks(
+                _chunk_sums,
+                *args,
+                theta=np.asarray(theta, dtype=np.float64),
+                classes=classes,
+                shapes=shapes,
+                block_rows=block_rows,
+                chunks=((1,) * X.numblocks[0], (1 + n_params,)),
+                dtype=np.float64,
+            )
+            total = parts.sum(axis=0).compute()
+            theta_d = theta.astype(dtype)
+            J, grad = regularize(
+                theta_d,
+                float(total[0]),
+                total[1:].astype(dtype),
+                shapes,
+                lambda_,
+                sw_sum,
+            )
+            return J, grad.astype(np.float64, copy=False)
+
+        return fun, None  # the evaluations run on the workers
+
+    K = 1 if len(classes) == 2 else len(classes)
+    return TrainingData(binarizer, X.shape[1], K, make_fun)
 
 
 def _block_method(X, *, est, method):

@@ -1,12 +1,14 @@
-"""The seed's neural-network math as pure functions of arrays.
+"""The course notes' neural-network math as pure functions of arrays.
 
 Everything a sigmoid network trained by backpropagation needs, in one file:
 layer shapes, unrolling and rolling of the parameter vector, the sigmoid and
 its gradient, random initialization, forward propagation, the regularized
 cross-entropy cost, its gradient by backpropagation, and gradient checking.
-Nothing here keeps state or imports scikit-learn.
+Nothing here keeps state or imports scikit-learn. The evaluation itself (row
+blocks, scratch buffers, the in-place forms of the same formulas) lives in the
+private module ``skbpnn._evaluation``; its :class:`Workspace` is public here.
 
-Notation (the seed's, kept in the code):
+Notation (the course notes', kept in the code):
 
 =================  ==========================================================
 symbol             meaning
@@ -26,7 +28,7 @@ symbol             meaning
 ``Y``              ``(m, K)`` matrix of 0/1 targets
 =================  ==========================================================
 
-The code stores samples as rows: where the seed writes
+The code stores samples as rows: where the course notes write
 ``z^(l+1) = Theta^(l) a^(l)`` for one column vector ``a^(l)`` with a leading
 1, the code computes ``Z = A @ W.T + b`` for all samples at once, with
 ``W = Theta[:, 1:]`` and ``b = Theta[:, 0]`` taken as views, so no column of
@@ -40,6 +42,15 @@ import numbers
 import numpy as np
 from scipy.special import expit
 
+from ._evaluation import (
+    Workspace,
+    data_cost_and_gradient,
+    forward,
+    is_sparse,
+    regularize,
+    roll_views,
+)
+
 __all__ = [
     "layer_shapes",
     "unroll",
@@ -52,22 +63,31 @@ __all__ = [
     "cost_and_gradient",
     "numerical_gradient",
     "gradient_check",
+    "Workspace",
 ]
 
 
+def _positive_ints(values, name):
+    """``values`` as a tuple of ints, each >= 1, or a ValueError naming ``name``.
+
+    The one rule for layer sizes: the estimator's ``hidden_layer_sizes`` is
+    checked with it too.
+    """
+    sizes = tuple(values)
+    for s in sizes:
+        if not isinstance(s, numbers.Integral) or isinstance(s, bool) or s < 1:
+            raise ValueError(f"{name} must be positive integers, got {values!r}.")
+    return tuple(int(s) for s in sizes)
+
+
 def _check_layer_sizes(layer_sizes):
-    sizes = tuple(layer_sizes)
+    sizes = _positive_ints(layer_sizes, "layer_sizes")
     if len(sizes) < 2:
         raise ValueError(
             "layer_sizes needs at least an input and an output layer, "
             f"got {layer_sizes!r}."
         )
-    for s in sizes:
-        if not isinstance(s, numbers.Integral) or isinstance(s, bool) or s < 1:
-            raise ValueError(
-                f"layer_sizes must be positive integers, got {layer_sizes!r}."
-            )
-    return tuple(int(s) for s in sizes)
+    return sizes
 
 
 def layer_shapes(layer_sizes):
@@ -147,18 +167,7 @@ def roll(theta, layer_sizes):
             f"theta must be a 1-D vector of {n_params} parameters for "
             f"layer_sizes={tuple(layer_sizes)}, got shape {theta.shape}."
         )
-    return _roll(theta, shapes)
-
-
-def _roll(theta, shapes):
-    """:func:`roll` for checked arguments: ``shapes`` from :func:`layer_shapes`."""
-    thetas = []
-    start = 0
-    for shape in shapes:
-        end = start + shape[0] * shape[1]
-        thetas.append(theta[start:end].reshape(shape, order="F"))
-        start = end
-    return thetas
+    return roll_views(theta, shapes)
 
 
 def sigmoid(z):
@@ -226,7 +235,7 @@ def init_weights(layer_sizes, epsilon_init=None, random_state=None):
     layer_sizes : sequence of int
         Units per layer, input first.
     epsilon_init : float or None, default=None
-        Half-width of the interval. None uses the seed's rule per layer,
+        Half-width of the interval. None uses the course notes' rule per layer,
         ``eps_l = sqrt(6) / sqrt(s_l + s_{l+1})``; a float is used for
         every layer (the course's exercise uses 0.12).
     random_state : None, int, RandomState or Generator, default=None
@@ -282,62 +291,11 @@ def _check_X(X, n_features):
         raise ValueError(
             f"X has {X.shape[1]} features but layer_sizes[0] is {n_features}."
         )
-    if _is_sparse(X) and X.format not in ("csr", "csc"):
+    if is_sparse(X) and X.format not in ("csr", "csc"):
         X = X.tocsr()
     if X.dtype not in (np.float32, np.float64):
         X = X.astype(np.float64)
     return X
-
-
-def _is_sparse(X):
-    return hasattr(X, "tocsr") and not isinstance(X, np.ndarray)
-
-
-def _sigmoid(z, out):
-    """``out <- g(z)``; returns ``out``, which may be ``z`` itself.
-
-    float64 uses scipy's ``expit``. float32 uses the identity
-    ``g(z) = (1 + tanh(z / 2)) / 2``, because numpy's float32 ``tanh`` is
-    vectorized (SIMD) and about three times faster than ``expit``; its
-    absolute error, a few float32 ulps, is what float32 promises anyway, and it
-    saturates to exactly 0 and 1 without overflow.
-    """
-    if z.dtype == np.float32:
-        np.multiply(z, 0.5, out=out)
-        np.tanh(out, out=out)
-        out *= 0.5
-        out += 0.5
-        return out
-    return expit(z, out=out)
-
-
-def _forward(thetas, X, dtype, buffers=None):
-    """Forward propagation; returns the activations of every layer.
-
-    ``activations[0]`` is ``X`` and ``activations[-1]`` the output layer's
-    ``z`` (not ``g(z)``): the cost and ``predict_log_proba`` need ``z``.
-    ``buffers`` are optional preallocated ``(m, s_l)`` arrays, one per
-    layer after the input, written in place.
-    """
-    activations = [X]
-    a = X
-    last = len(thetas) - 1
-    for l, Theta in enumerate(thetas):
-        W, b = Theta[:, 1:], Theta[:, 0]
-        if buffers is None:
-            z = np.asarray(a @ W.T, dtype=dtype)
-        elif _is_sparse(a):
-            z = buffers[l]
-            z[...] = a @ W.T
-        else:
-            z = buffers[l]
-            np.dot(a, W.T, out=z)
-        z += b  # z^(l+1) = Theta^(l) [1; a^(l)]
-        if l < last:
-            _sigmoid(z, out=z)  # a^(l+1) = g(z^(l+1)), in place
-        activations.append(z)
-        a = z
-    return activations
 
 
 def feedforward(theta, X, layer_sizes, *, return_z=False):
@@ -371,45 +329,8 @@ def feedforward(theta, X, layer_sizes, *, return_z=False):
     X = _check_X(X, sizes[0])
     dtype = _compute_dtype(X)
     thetas = roll(np.asarray(theta, dtype=dtype), sizes)
-    z = _forward(thetas, X, dtype)[-1]
+    z = forward(thetas, X, dtype)[-1]
     return z if return_z else expit(z, out=z)
-
-
-# log(max(h, 1 - h)) is at least log(0.5), so a product of up to this many
-# such factors stays above the smallest normal number (2^-1022 in float64,
-# 2^-126 in float32) and its log is finite.
-_MAX_FACTORS = {np.dtype(np.float64): 1000, np.dtype(np.float32): 120}
-
-
-def _row_costs(z, h, Y, scratch, ones):
-    """``sum_k -[y_k log h_k + (1 - y_k) log(1 - h_k)]`` for each row, float64.
-
-    Written from ``z`` and ``h = g(z)`` in the form that stays finite when
-    ``h`` saturates: ``log(1 + e^z) - y z`` with
-    ``log(1 + e^z) = max(z, 0) - log(max(h, 1 - h))``. The log's argument is
-    in [0.5, 1], so the K logs of a row are taken as the log of their
-    product, up to ``_MAX_FACTORS`` factors at a time: one ``log`` per row
-    instead of one per output, the same value up to rounding.
-    ``scratch`` is an array like ``z``, overwritten; ``ones`` a vector of
-    ``K`` ones in ``z``'s dtype (row sums as BLAS products).
-    """
-    m, K = z.shape
-    np.subtract(1, h, out=scratch)
-    np.maximum(scratch, h, out=scratch)
-    step = _MAX_FACTORS[z.dtype]
-    log_max = np.zeros(m)
-    for start in range(0, K, step):
-        factors = scratch[:, start : start + step]
-        if factors.shape[1] <= 16:  # a few column products beat a reduction
-            product = factors[:, 0].copy()
-            for k in range(1, factors.shape[1]):
-                product *= factors[:, k]
-        else:
-            product = np.multiply.reduce(factors, axis=1)
-        log_max += np.log(product)
-    relu = np.maximum(z, 0, out=scratch) @ ones
-    yz = np.multiply(Y, z, out=scratch) @ ones
-    return relu - log_max - yz
 
 
 def _check_targets(Y, m, K, dtype):
@@ -421,6 +342,10 @@ def _check_targets(Y, m, K, dtype):
     return Y.astype(dtype, copy=False)
 
 
+# Also the Dask fit's message for the same rule.
+_INVALID_SAMPLE_WEIGHT = "sample_weight must be finite and non-negative."
+
+
 def _check_sample_weight(sample_weight, m, dtype):
     if sample_weight is None:
         return None, float(m)
@@ -428,43 +353,11 @@ def _check_sample_weight(sample_weight, m, dtype):
     if w.shape != (m,):
         raise ValueError(f"sample_weight must have shape ({m},), got {w.shape}.")
     if not np.all(np.isfinite(w)) or np.any(w < 0):
-        raise ValueError("sample_weight must be finite and non-negative.")
+        raise ValueError(_INVALID_SAMPLE_WEIGHT)
     sw_sum = float(np.sum(w, dtype=np.float64))
     if sw_sum <= 0:
         raise ValueError("sample_weight must not sum to zero.")
     return w, sw_sum
-
-
-class _Workspace:
-    """Scratch arrays reused across evaluations of the same shapes.
-
-    A cache, not state: the result of an evaluation never depends on what a
-    workspace held before. One workspace must not be shared by two threads.
-    """
-
-    def __init__(self):
-        self._arrays = {}
-
-    def get(self, key, shape, dtype):
-        arr = self._arrays.get(key)
-        rows = shape[0]
-        if (
-            arr is None
-            or arr.dtype != dtype
-            or arr.shape[1:] != shape[1:]
-            or arr.shape[0] < rows
-        ):
-            arr = np.empty(shape, dtype=dtype)
-            self._arrays[key] = arr
-        return arr[:rows]
-
-    def ones(self, n, dtype):
-        """A vector of ``n`` ones (for sums as BLAS products)."""
-        arr = self._arrays.get(("ones", np.dtype(dtype)))
-        if arr is None or arr.shape[0] < n:
-            arr = np.ones(n, dtype=dtype)
-            self._arrays[("ones", np.dtype(dtype))] = arr
-        return arr[:n]
 
 
 def cost_and_gradient(
@@ -512,9 +405,10 @@ def cost_and_gradient(
         Evaluate over blocks of this many rows and add up, which bounds the
         memory of the activations; None evaluates all rows at once. The
         result does not depend on it beyond rounding.
-    workspace : object, default=None
-        Scratch space from a previous call (see ``_Workspace``) to reuse
-        buffers across calls; None allocates them for this call.
+    workspace : Workspace, default=None
+        Scratch arrays kept from earlier calls (see :class:`Workspace`), so
+        that repeated evaluations, as an optimizer makes, allocate nothing;
+        None allocates them for this call.
 
     Returns
     -------
@@ -548,134 +442,22 @@ def cost_and_gradient(
     elif not isinstance(block_rows, numbers.Integral) or block_rows < 1:
         raise ValueError(f"block_rows must be a positive int, got {block_rows!r}.")
     if workspace is None:
-        workspace = _Workspace()
-    data_cost, grad = _data_cost_and_gradient(
-        theta, X, Y, sizes, w, int(block_rows), workspace
-    )
-    return _regularize(theta, data_cost, grad, sizes, lambda_, sw_sum)
-
-
-def _data_cost_and_gradient(theta, X, Y, sizes, w, block_rows, workspace):
-    """The data term of the cost and its gradient, summed, not normalized.
-
-    Returns ``sum_i w_i J_i`` (a float) and ``sum_i w_i dJ_i/dtheta`` (a new
-    vector in ``theta``'s dtype), evaluated over blocks of ``block_rows``
-    rows: no regularization, no division by ``sum(w)``. Sums over disjoint
-    sets of rows add up, so this is also what the Dask path computes on each
-    chunk, on the workers, before adding the chunks' sums and calling
-    :func:`_regularize`. The arguments are taken as checked: ``theta`` in
-    the computation's dtype, ``Y`` of shape ``(m, K)`` and ``w`` None or of
-    shape ``(m,)`` in that dtype.
-    """
-    m = X.shape[0]
-    dtype = theta.dtype
-    thetas = roll(theta, sizes)  # checks theta's length
-    shapes = [T.shape for T in thetas]
-    block_rows = max(1, min(block_rows, m))  # a Dask chunk may be empty
-    grad = np.zeros(theta.shape, dtype=dtype)
-    grad_thetas = _roll(grad, shapes)
-    # Per-block gradients go straight into grad's views for the first block
-    # and into a scratch vector, then added, for the others.
-    scratch = None
-    data_cost = 0.0
-    for start in range(0, m, block_rows):
-        stop = min(start + block_rows, m)
-        if start == 0:
-            target = grad_thetas
-        else:
-            if scratch is None:
-                scratch = workspace.get("grad", theta.shape, dtype)
-            target = _roll(scratch, shapes)
-        w_block = None if w is None else w[start:stop]
-        data_cost += _block_cost_and_gradient(
-            thetas, X[start:stop], Y[start:stop], w_block, target, workspace
+        workspace = Workspace()
+    elif not isinstance(workspace, Workspace):
+        raise ValueError(
+            f"workspace must be a skbpnn.backprop.Workspace, got {workspace!r}."
         )
-        if start > 0:
-            grad += scratch
-    return data_cost, grad
-
-
-def _regularize(theta, data_cost, grad, sizes, lambda_, sw_sum):
-    """``J`` and its gradient from the summed data term: add the penalty, divide.
-
-    ``grad`` (the summed data gradient, in ``theta``'s dtype) is updated in
-    place and returned.
-    """
-    # Regularization: the non-bias weights of each layer are the contiguous
-    # segment after its s_{l+1} bias weights (column-major layout).
-    reg = 0.0
-    if lambda_ > 0:
-        start = 0
-        for s_next, cols in layer_shapes(sizes):
-            seg = slice(start + s_next, start + s_next * cols)
-            reg += float(np.dot(theta[seg], theta[seg]))
-            grad[seg] += lambda_ * theta[seg]
-            start += s_next * cols
-    grad /= sw_sum
-    J = (data_cost + 0.5 * lambda_ * reg) / sw_sum
-    return J, grad
-
-
-def _block_cost_and_gradient(thetas, X, Y, w, grad_thetas, workspace):
-    """Unnormalized cost and gradient of one block of rows.
-
-    Returns ``sum_i w_i sum_k cost_ik`` and writes ``sum_i w_i dcost_i/dTheta``
-    (without regularization, not divided by ``sum(w)``) into ``grad_thetas``.
-
-    Per hidden unit a row holds two numbers (its activation and its delta),
-    per output unit three (``z``, ``h`` and one cost scratch array): every
-    elementwise step runs in place in these workspace arrays.
-    """
-    m = X.shape[0]
-    dtype = thetas[0].dtype
-    n_layers = len(thetas) + 1
-    buffers = [
-        workspace.get(("a", l), (m, Theta.shape[0]), dtype)
-        for l, Theta in enumerate(thetas)
-    ]
-
-    # Phase 1, feedforward: a^(1) = x, a^(l+1) = g(Theta^(l) [1; a^(l)]).
-    activations = _forward(thetas, X, dtype, buffers)
-    z = activations[-1]
-    h = _sigmoid(z, out=workspace.get("h", z.shape, dtype))
-
-    # -[y log h + (1 - y) log(1 - h)] per row, finite when h saturates.
-    row_costs = _row_costs(
-        z,
-        h,
-        Y,
-        scratch=workspace.get("cost", z.shape, dtype),
-        ones=workspace.ones(z.shape[1], dtype),
+    shapes = layer_shapes(sizes)
+    n_params = sum(r * c for r, c in shapes)
+    if theta.shape != (n_params,):
+        raise ValueError(
+            f"theta must be a 1-D vector of {n_params} parameters for "
+            f"layer_sizes={sizes}, got shape {theta.shape}."
+        )
+    data_cost, grad = data_cost_and_gradient(
+        theta, X, Y, shapes, w, int(block_rows), workspace
     )
-    data_cost = float(row_costs.sum() if w is None else np.dot(w, row_costs))
-
-    # Phase 2, backward pass.
-    ones_m = workspace.ones(m, dtype)
-    delta = np.subtract(h, Y, out=z)  # delta^(L) = a^(L) - y
-    if w is not None:
-        delta *= w[:, None]
-    for l in range(n_layers - 2, -1, -1):
-        a_prev = activations[l]
-        G = grad_thetas[l]
-        # Delta^(l) = delta^(l+1)^T [1, a^(l)]: column 0 is the bias gradient,
-        # the rest (as its transpose, C-contiguous) the weight gradient.
-        np.dot(ones_m, delta, out=G[:, 0])  # column sums, as one BLAS call
-        if _is_sparse(a_prev):
-            G[:, 1:].T[...] = a_prev.T @ delta
-        else:
-            np.dot(a_prev.T, delta, out=G[:, 1:].T)
-        if l == 0:
-            break
-        # delta^(l) = delta^(l+1) Theta^(l)[:, 1:] .* g'(z^(l)), g' = a (1 - a).
-        # a^(l) is not needed after the product above, so 1 - a overwrites
-        # it: three in-place passes and no g' array.
-        delta_prev = workspace.get(("delta", l), a_prev.shape, dtype)
-        np.dot(delta, thetas[l][:, 1:], out=delta_prev)
-        delta_prev *= a_prev
-        np.subtract(1, a_prev, out=a_prev)
-        delta_prev *= a_prev
-        delta = delta_prev
-    return data_cost
+    return regularize(theta, data_cost, grad, shapes, lambda_, sw_sum)
 
 
 def cost(theta, X, Y, layer_sizes, lambda_=0.0, sample_weight=None, **kwargs):
@@ -702,7 +484,7 @@ def numerical_gradient(fun, theta, epsilon=1e-4):
     """Gradient of ``fun`` at ``theta`` by central differences.
 
     ``(J(theta + e_i) - J(theta - e_i)) / (2 epsilon)`` for each parameter,
-    as the seed's gradient checking. Costs ``2 n_params`` calls of ``fun``:
+    as the course notes' gradient checking. Costs ``2 n_params`` calls of ``fun``:
     for checking small networks, never for training.
 
     Parameters

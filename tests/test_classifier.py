@@ -8,7 +8,7 @@ import pytest
 import scipy.optimize
 import scipy.sparse as sp
 from numpy.testing import assert_allclose, assert_array_equal
-from sklearn.base import clone, is_classifier
+from sklearn.base import is_classifier
 from sklearn.datasets import load_digits, make_blobs, make_multilabel_classification
 from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.linear_model import LogisticRegression
@@ -45,12 +45,6 @@ def multilabel():
     return StandardScaler().fit_transform(X), Y
 
 
-def fit_quiet(clf, *args, **kwargs):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        return clf.fit(*args, **kwargs)
-
-
 def mlp_with_weights(clf, X, y):
     """An MLPClassifier(logistic) carrying clf's weights."""
     mlp = MLPClassifier(
@@ -59,7 +53,9 @@ def mlp_with_weights(clf, X, y):
         solver="lbfgs",
         max_iter=1,
     )
-    fit_quiet(mlp, X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        mlp.fit(X, y)
     mlp.coefs_ = [c.copy() for c in clf.coefs_]
     mlp.intercepts_ = [b.copy() for b in clf.intercepts_]
     return mlp
@@ -75,9 +71,9 @@ def test_is_a_classifier():
     assert is_classifier(BackpropClassifier())
 
 
-def test_fitted_attributes_are_views_of_theta(blobs):
+def test_fitted_attributes_are_views_of_theta(quiet_fit, blobs):
     X, y = blobs
-    clf = fit_quiet(BackpropClassifier(hidden_layer_sizes=(6, 5), random_state=0), X, y)
+    clf = quiet_fit(BackpropClassifier(hidden_layer_sizes=(6, 5), random_state=0), X, y)
     assert clf.layer_sizes_ == (4, 6, 5, 3)
     assert clf.n_layers_ == 4 and clf.n_outputs_ == 3
     assert clf.out_activation_ == "logistic"
@@ -97,9 +93,9 @@ def test_fitted_attributes_are_views_of_theta(blobs):
     assert 123.0 in clf.theta_
 
 
-def test_loss_curve_and_loss(blobs):
+def test_loss_curve_and_loss(quiet_fit, blobs):
     X, y = blobs
-    clf = fit_quiet(BackpropClassifier(random_state=0), X, y)
+    clf = quiet_fit(BackpropClassifier(random_state=0), X, y)
     assert len(clf.loss_curve_) == clf.n_iter_ > 0
     assert clf.loss_curve_[-1] == pytest.approx(clf.loss_, rel=1e-12)
     assert np.all(np.diff(clf.loss_curve_) <= 1e-12)  # L-BFGS descends
@@ -120,9 +116,9 @@ def test_unfitted_estimator_is_not_fitted():
         assert not hasattr(clf, name)
 
 
-def test_pickle_holds_the_weights_once(blobs):
+def test_pickle_holds_the_weights_once(quiet_fit, blobs):
     X, y = blobs
-    clf = fit_quiet(BackpropClassifier(hidden_layer_sizes=(2000,), max_iter=5), X, y)
+    clf = quiet_fit(BackpropClassifier(hidden_layer_sizes=(2000,), max_iter=5), X, y)
     data = pickle.dumps(clf)
     assert clf.theta_.nbytes > 100_000
     # theta_ once plus small change; three more copies would be 4x
@@ -138,10 +134,10 @@ def test_pickle_holds_the_weights_once(blobs):
 # --------------------------------------------------------------------------
 
 
-def test_binary_uses_one_output_and_matches_mlpclassifier(binary):
+def test_binary_uses_one_output_and_matches_mlpclassifier(quiet_fit, binary):
     X, y = binary
     labels = np.array(["no", "yes"])[y]
-    clf = fit_quiet(BackpropClassifier(random_state=0), X, labels)
+    clf = quiet_fit(BackpropClassifier(random_state=0), X, labels)
     assert clf.n_outputs_ == 1
     assert_array_equal(clf.classes_, ["no", "yes"])
     mlp = mlp_with_weights(clf, X, labels)
@@ -153,9 +149,9 @@ def test_binary_uses_one_output_and_matches_mlpclassifier(binary):
     assert clf.score(X, labels) > 0.7
 
 
-def test_multilabel_matches_mlpclassifier(multilabel):
+def test_multilabel_matches_mlpclassifier(quiet_fit, multilabel):
     X, Y = multilabel
-    clf = fit_quiet(BackpropClassifier(random_state=0), X, Y)
+    clf = quiet_fit(BackpropClassifier(random_state=0), X, Y)
     assert clf.n_outputs_ == 3
     mlp = mlp_with_weights(clf, X, Y)
     proba = clf.predict_proba(X)
@@ -165,17 +161,17 @@ def test_multilabel_matches_mlpclassifier(multilabel):
     assert_allclose(clf.predict_log_proba(X), np.log(proba), rtol=1e-12)
 
 
-def test_multilabel_proba_strictly_inside_unit_interval(multilabel):
+def test_multilabel_proba_strictly_inside_unit_interval(quiet_fit, multilabel):
     X, Y = multilabel
-    clf = fit_quiet(BackpropClassifier(random_state=0, max_iter=5), X, Y)
+    clf = quiet_fit(BackpropClassifier(random_state=0, max_iter=5), X, Y)
     clf.theta_ *= 1e4  # saturate every output
     proba = clf.predict_proba(X)
     assert np.all(proba > 0) and np.all(proba < 1)
 
 
-def test_multiclass_proba_is_normalized_sigmoid_outputs(blobs):
+def test_multiclass_proba_is_normalized_sigmoid_outputs(quiet_fit, blobs):
     X, y = blobs
-    clf = fit_quiet(BackpropClassifier(random_state=0), X, y)
+    clf = quiet_fit(BackpropClassifier(random_state=0), X, y)
     h = bp.feedforward(clf.theta_, X, clf.layer_sizes_)
     assert_allclose(clf.predict_proba(X), h / h.sum(axis=1, keepdims=True), rtol=1e-13)
     assert_array_equal(clf.predict(X), clf.classes_[np.argmax(h, axis=1)])
@@ -187,9 +183,9 @@ def test_multiclass_proba_is_normalized_sigmoid_outputs(blobs):
     assert clf.score(X, y) > 0.95
 
 
-def test_predict_log_proba_is_stable(blobs, binary):
+def test_predict_log_proba_is_stable(quiet_fit, blobs, binary):
     for X, y in (blobs, binary):
-        clf = fit_quiet(BackpropClassifier(random_state=0, max_iter=5), X, y)
+        clf = quiet_fit(BackpropClassifier(random_state=0, max_iter=5), X, y)
         clf.theta_ *= 1e3  # outputs saturate: log(predict_proba) would be -inf
         log_proba = clf.predict_log_proba(X)
         assert np.all(np.isfinite(log_proba))
@@ -204,16 +200,16 @@ def test_predict_log_proba_is_stable(blobs, binary):
         )
 
 
-def test_string_and_integer_labels_give_the_same_model(blobs):
+def test_string_and_integer_labels_give_the_same_model(quiet_fit, blobs):
     X, y = blobs
     names = np.array(["setosa", "versicolor", "virginica"])
-    a = fit_quiet(BackpropClassifier(random_state=0), X, y)
-    b = fit_quiet(BackpropClassifier(random_state=0), X, names[y])
+    a = quiet_fit(BackpropClassifier(random_state=0), X, y)
+    b = quiet_fit(BackpropClassifier(random_state=0), X, names[y])
     assert_array_equal(a.theta_, b.theta_)
     assert_array_equal(names[a.predict(X)], b.predict(X))
 
 
-def test_no_hidden_layer_is_regularized_logistic_regression(binary):
+def test_no_hidden_layer_is_regularized_logistic_regression(quiet_fit, binary):
     X, y = binary
     lambda_ = 2.0
     # (1/m) sum loss + lambda/(2m) |w|^2 is (lambda/m) times LogisticRegression's
@@ -223,7 +219,7 @@ def test_no_hidden_layer_is_regularized_logistic_regression(binary):
     _, grad = bp.cost_and_gradient(theta_lr, X, y.reshape(-1, 1), (3, 1), lambda_)
     assert np.abs(grad).max() < 1e-9  # its optimum is a stationary point of J
     clf = BackpropClassifier(hidden_layer_sizes=(), lambda_=lambda_, tol=1e-10)
-    fit_quiet(clf, X, y)
+    quiet_fit(clf, X, y)
     # our own L-BFGS stops at its tolerances: near that optimum, not on it
     assert_allclose(clf.theta_, theta_lr, rtol=1e-3)
     assert clf.loss_ == pytest.approx(
@@ -231,12 +227,12 @@ def test_no_hidden_layer_is_regularized_logistic_regression(binary):
     )
 
 
-def test_sparse_input_fits_like_dense(blobs):
+def test_sparse_input_fits_like_dense(quiet_fit, blobs):
     X, y = blobs
     X = X * (np.abs(X) > 0.5)
-    dense = fit_quiet(BackpropClassifier(random_state=0, max_iter=15), X, y)
+    dense = quiet_fit(BackpropClassifier(random_state=0, max_iter=15), X, y)
     for container in (sp.csr_matrix, sp.csc_array):
-        sparse = fit_quiet(
+        sparse = quiet_fit(
             BackpropClassifier(random_state=0, max_iter=15), container(X), y
         )
         assert_allclose(sparse.theta_, dense.theta_, rtol=1e-8, atol=1e-10)
@@ -245,11 +241,11 @@ def test_sparse_input_fits_like_dense(blobs):
         )
 
 
-def test_float32_input_is_computed_in_float32(blobs):
+def test_float32_input_is_computed_in_float32(quiet_fit, blobs):
     X, y = blobs
     X32 = X.astype(np.float32)
-    clf64 = fit_quiet(BackpropClassifier(random_state=0, max_iter=20), X, y)
-    clf32 = fit_quiet(BackpropClassifier(random_state=0, max_iter=20), X32, y)
+    clf64 = quiet_fit(BackpropClassifier(random_state=0, max_iter=20), X, y)
+    clf32 = quiet_fit(BackpropClassifier(random_state=0, max_iter=20), X32, y)
     assert clf32.theta_.dtype == np.float64  # L-BFGS runs in float64
     assert clf32.decision_function(X32).dtype == np.float32
     assert clf64.decision_function(X).dtype == np.float64
@@ -262,48 +258,21 @@ def test_float32_input_is_computed_in_float32(blobs):
 # --------------------------------------------------------------------------
 
 
-def test_same_seed_gives_bitwise_identical_weights(blobs):
+def test_class_weight(quiet_fit, blobs):
     X, y = blobs
-    clf = BackpropClassifier(hidden_layer_sizes=(7,), random_state=42)
-    a = fit_quiet(clf, X, y).theta_.copy()
-    b = fit_quiet(clone(clf), X, y).theta_
-    c = fit_quiet(pickle.loads(pickle.dumps(clf)), X, y).theta_
-    assert_array_equal(a, b)
-    assert_array_equal(a, c)
-    other = fit_quiet(
-        BackpropClassifier(hidden_layer_sizes=(7,), random_state=43), X, y
-    )
-    assert not np.array_equal(a, other.theta_)
-
-
-def test_weight_two_is_bitwise_a_duplicated_row(blobs):
-    X, y = blobs
-    rng = np.random.RandomState(0)
-    w = rng.randint(0, 4, len(y)).astype(float)
-    X_rep, y_rep = np.repeat(X, w.astype(int), axis=0), np.repeat(y, w.astype(int))
-    order = rng.permutation(len(y))
-    weighted = fit_quiet(
-        BackpropClassifier(random_state=0), X[order], y[order], sample_weight=w[order]
-    )
-    repeated = fit_quiet(BackpropClassifier(random_state=0), X_rep, y_rep)
-    assert_array_equal(weighted.theta_, repeated.theta_)
-
-
-def test_class_weight(blobs):
-    X, y = blobs
-    balanced = fit_quiet(
+    balanced = quiet_fit(
         BackpropClassifier(random_state=0, class_weight="balanced"), X[10:], y[10:]
     )
-    manual = fit_quiet(
+    manual = quiet_fit(
         BackpropClassifier(random_state=0),
         X[10:],
         y[10:],
         sample_weight=compute_sample_weight("balanced", y[10:]),
     )
     assert_allclose(balanced.theta_, manual.theta_, rtol=1e-12)
-    as_dict = fit_quiet(BackpropClassifier(random_state=0, class_weight={0: 3.0}), X, y)
+    as_dict = quiet_fit(BackpropClassifier(random_state=0, class_weight={0: 3.0}), X, y)
     w = np.where(y == 0, 3.0, 1.0)
-    manual = fit_quiet(BackpropClassifier(random_state=0), X, y, sample_weight=w)
+    manual = quiet_fit(BackpropClassifier(random_state=0), X, y, sample_weight=w)
     assert_allclose(as_dict.theta_, manual.theta_, rtol=1e-12)
     with pytest.raises(ValueError, match="class"):
         BackpropClassifier(class_weight={7: 2.0}).fit(X, y)
@@ -315,15 +284,15 @@ def test_class_weight_is_refused_for_multilabel(multilabel):
         BackpropClassifier(class_weight="balanced").fit(X, Y)
 
 
-def test_verbose_prints_one_line_per_iteration(blobs, capsys):
+def test_verbose_prints_one_line_per_iteration(quiet_fit, blobs, capsys):
     X, y = blobs
-    clf = fit_quiet(BackpropClassifier(random_state=0, max_iter=7, verbose=1), X, y)
+    clf = quiet_fit(BackpropClassifier(random_state=0, max_iter=7, verbose=1), X, y)
     lines = capsys.readouterr().out.strip().splitlines()
     assert len(lines) == clf.n_iter_ == 7
     assert lines[0].split()[:2] == ["Iteration", "1"]
     assert "cost" in lines[0] and "|grad|" in lines[0] and lines[0].endswith("s")
     assert float(lines[-1].split()[3]) == pytest.approx(clf.loss_, rel=1e-7)
-    fit_quiet(BackpropClassifier(random_state=0, max_iter=7), X, y)
+    quiet_fit(BackpropClassifier(random_state=0, max_iter=7), X, y)
     assert capsys.readouterr().out == ""
 
 
@@ -339,27 +308,27 @@ def test_convergence_warning_when_iterations_run_out(blobs):
         )
 
 
-def test_warm_start_continues_from_previous_weights(blobs):
+def test_warm_start_continues_from_previous_weights(quiet_fit, blobs):
     X, y = blobs
     clf = BackpropClassifier(random_state=0, max_iter=10, warm_start=True)
-    fit_quiet(clf, X, y)
+    quiet_fit(clf, X, y)
     first = clf.theta_.copy()
     first_loss = clf.loss_
-    fit_quiet(clf, X, y)
+    quiet_fit(clf, X, y)
     assert clf.loss_ < first_loss
     # it started where it stopped: the first iterate's cost is below first_loss
     assert clf.loss_curve_[0] < first_loss
-    cold = fit_quiet(BackpropClassifier(random_state=0, max_iter=10), X, y)
+    cold = quiet_fit(BackpropClassifier(random_state=0, max_iter=10), X, y)
     assert_array_equal(cold.theta_, first)
     # new hidden sizes: a fresh start with the new shapes
     clf.set_params(hidden_layer_sizes=(4,))
-    fit_quiet(clf, X, y)
+    quiet_fit(clf, X, y)
     assert clf.layer_sizes_ == (4, 4, 3)
     with pytest.raises(ValueError, match="same classes"):
         clf.fit(X, np.where(y == 2, 1, y))
 
 
-def test_non_finite_weights_raise(blobs, monkeypatch):
+def test_non_finite_weights_raise(quiet_fit, blobs, monkeypatch):
     X, y = blobs
     real = scipy.optimize.minimize
 
@@ -370,7 +339,7 @@ def test_non_finite_weights_raise(blobs, monkeypatch):
 
     monkeypatch.setattr(scipy.optimize, "minimize", broken)
     with pytest.raises(ValueError, match="non-finite"):
-        fit_quiet(BackpropClassifier(max_iter=2), X, y)
+        quiet_fit(BackpropClassifier(max_iter=2), X, y)
 
 
 @pytest.mark.parametrize(
@@ -452,40 +421,3 @@ def test_pipeline_gridsearch_and_cross_val_on_digits_beat_mlpclassifier():
     assert ours[1] >= mlp[1]
     assert ours[2] >= mlp[2]
     assert ours[1] > 0.95
-
-
-def test_fit_limits_blas_threads_and_restores_the_setting(monkeypatch):
-    from threadpoolctl import threadpool_info
-
-    from skbpnn import _classifier
-
-    def blas_threads():
-        return {
-            ("numpy" in i["filepath"].lower(), i["filepath"]): i["num_threads"]
-            for i in threadpool_info()
-            if i["user_api"] == "blas"
-        }
-
-    before = blas_threads()
-    seen = []
-    real = _classifier.backprop.cost_and_gradient
-
-    def spy(*args, **kwargs):
-        seen.append(blas_threads())
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(_classifier.backprop, "cost_and_gradient", spy)
-    # small products: every BLAS library on one thread
-    X, y = make_blobs(n_samples=60, centers=3, n_features=4, random_state=0)
-    fit_quiet(BackpropClassifier(max_iter=2), X, y)
-    assert seen and all(set(threads.values()) == {1} for threads in seen)
-    assert blas_threads() == before
-    # large products (100 x 2000 x 200 = 4e7): numpy's BLAS keeps its threads,
-    # the others (scipy's, which L-BFGS-B uses) get one
-    seen.clear()
-    X, y = make_blobs(n_samples=100, centers=2, n_features=2000, random_state=0)
-    fit_quiet(BackpropClassifier(hidden_layer_sizes=(200,), max_iter=2), X, y)
-    for threads in seen:
-        for (is_numpy, path), n in threads.items():
-            assert n == (before[(is_numpy, path)] if is_numpy else 1)
-    assert blas_threads() == before

@@ -57,12 +57,6 @@ def client(da):
         yield client
 
 
-def quiet_fit(clf, *args, **kwargs):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        return clf.fit(*args, **kwargs)
-
-
 @pytest.fixture(scope="module")
 def data():
     # Continuous features: no two rows repeat, so the in-memory fit does not
@@ -84,7 +78,7 @@ def rel(a, b):
 @pytest.mark.parametrize(
     "case", ["multiclass", "binary", "sample_weight", "balanced", "dict", "lambda0"]
 )
-def test_dask_fit_equals_in_memory_fit(da, client, data, case):
+def test_dask_fit_equals_in_memory_fit(quiet_fit, da, client, data, case):
     X, y = data
     kwargs = {"hidden_layer_sizes": (6,), "random_state": 0, "max_iter": 25}
     fit_kw = {}
@@ -120,7 +114,7 @@ def test_dask_fit_equals_in_memory_fit(da, client, data, case):
     assert_allclose(clf.predict_proba(Xd).compute(), ref.predict_proba(X), atol=1e-6)
 
 
-def test_dask_fit_float32(da, client, data):
+def test_dask_fit_float32(quiet_fit, da, client, data):
     X, y = data
     X = X.astype(np.float32)
     kwargs = {"hidden_layer_sizes": (6,), "random_state": 0, "max_iter": 10}
@@ -135,7 +129,7 @@ def test_dask_fit_float32(da, client, data):
     assert np.mean(z.compute().argmax(1) == ref.predict(X)) > 0.98
 
 
-def test_threaded_scheduler_without_client(da, data):
+def test_threaded_scheduler_without_client(quiet_fit, da, data):
     # Without a distributed Client dask's local threads do the same sums.
     X, y = data
     kwargs = {"hidden_layer_sizes": (4,), "random_state": 1, "max_iter": 20}
@@ -144,7 +138,7 @@ def test_threaded_scheduler_without_client(da, data):
     assert rel(clf.loss_, ref.loss_) < 1e-6
 
 
-def test_dask_warm_start_continues_like_in_memory(da, client, data):
+def test_dask_warm_start_continues_like_in_memory(quiet_fit, da, client, data):
     X, y = data
     Xd, yd = da.from_array(X, chunks=150), da.from_array(y, chunks=150)
     kwargs = {"hidden_layer_sizes": (5,), "random_state": 0, "max_iter": 5}
@@ -168,7 +162,7 @@ def test_dask_fit_warns_and_reports_like_in_memory(da, client, data, capsys):
     assert capsys.readouterr().out.count("Iteration") == 3
 
 
-def test_dask_fit_checks_lazily_and_raises(da, client, data):
+def test_dask_fit_checks_lazily_and_raises(quiet_fit, da, client, data):
     X, y = data
     Xd, yd = da.from_array(X, chunks=200), da.from_array(y, chunks=200)
     clf = BackpropClassifier((3,), max_iter=2)
@@ -191,7 +185,7 @@ def test_dask_fit_checks_lazily_and_raises(da, client, data):
         clf.predict(Xd[:, :5])
 
 
-def test_dask_predict_on_in_memory_fit_is_lazy_and_equal(da, client, data):
+def test_dask_predict_on_in_memory_fit_is_lazy_and_equal(quiet_fit, da, client, data):
     X, y = data
     ref = quiet_fit(BackpropClassifier((5,), random_state=0, max_iter=30), X, y)
     Xd = da.from_array(X, chunks=(77, 3))
@@ -206,7 +200,7 @@ def test_dask_predict_on_in_memory_fit_is_lazy_and_equal(da, client, data):
     assert_allclose(z.compute(), ref_b.decision_function(X))
 
 
-def test_dask_dataframe(da, client, data):
+def test_dask_dataframe(quiet_fit, da, client, data):
     dd = pytest.importorskip("dask.dataframe", reason="needs dask[dataframe]")
     pd = pytest.importorskip("pandas")
     X, y = data

@@ -11,7 +11,7 @@ import pytest
 import scipy.sparse as sp
 
 from skbpnn import backprop
-from skbpnn._classifier import _rows_per_block
+from skbpnn._data import MAX_BLOCK_BYTES, rows_per_block
 
 SIZES = [(6, 5, 3), (6, 5, 1), (6, 7, 4, 3), (6, 3)]
 
@@ -59,16 +59,23 @@ def test_chunked_equals_unchunked(sizes, weighted, block_rows):
 @pytest.mark.parametrize("weighted", [False, True])
 @pytest.mark.parametrize("fmt", ["csr", "csc"])
 @pytest.mark.parametrize("block_rows", [None, 7])
-def test_sparse_equals_dense(sizes, weighted, fmt, block_rows):
+def test_sparse_equals_dense(sizes, weighted, fmt, block_rows, monkeypatch):
     theta, X, Y, w = problem(sizes, weighted=weighted, sparse_density=0.3)
     J_ref, grad_ref = reference(theta, X, Y, sizes, 0.7, w)
     Xs = sp.csr_matrix(X) if fmt == "csr" else sp.csc_matrix(X)
+    # The sparse input is used as it is, never densified: make densifying fail.
+    for cls in type(Xs).__mro__:
+        for name in ("toarray", "todense", "__array__"):
+            if name in vars(cls):
+                monkeypatch.setattr(cls, name, _refuse_densifying)
     J, grad = backprop.cost_and_gradient(
         theta, Xs, Y, sizes, 0.7, w, block_rows=block_rows
     )
     assert_close(J, grad, J_ref, grad_ref, 1e-12)
-    # The sparse input is used as it is, never densified into X.
-    assert sp.issparse(Xs) and Xs.format == fmt
+
+
+def _refuse_densifying(self, *args, **kwargs):
+    raise AssertionError("the sparse input was densified")
 
 
 @pytest.mark.parametrize("sizes", SIZES)
@@ -92,7 +99,7 @@ def test_float32_close_to_float64(sizes, weighted, block_rows, sparse):
 def test_float32_stays_float32_in_every_array():
     sizes = (6, 5, 3)
     theta, X, Y, _ = problem(sizes)
-    workspace = backprop._Workspace()
+    workspace = backprop.Workspace()
     backprop.cost_and_gradient(
         theta, X.astype(np.float32), Y, sizes, 1.0, workspace=workspace
     )
@@ -114,7 +121,7 @@ def test_float32_sigmoid_saturates_without_warnings():
 def test_workspace_reused_across_shapes_and_dtypes():
     """One workspace through a sequence of calls of different shapes, dtypes,
     block sizes and input formats gives the results of a fresh workspace."""
-    workspace = backprop._Workspace()
+    workspace = backprop.Workspace()
     calls = []
     for seed, (sizes, m, dtype, block_rows, sparse, weighted) in enumerate(
         [
@@ -148,7 +155,7 @@ def test_workspace_reused_across_shapes_and_dtypes():
 def test_repeated_evaluation_with_workspace_is_identical():
     sizes = (6, 7, 4, 3)
     theta, X, Y, w = problem(sizes, weighted=True)
-    workspace = backprop._Workspace()
+    workspace = backprop.Workspace()
     first = backprop.cost_and_gradient(
         theta, X, Y, sizes, 1.0, w, block_rows=8, workspace=workspace
     )
@@ -165,20 +172,19 @@ def test_rows_per_block_follows_working_memory():
 
     sizes = (784, 256, 10)
     with sklearn.config_context(working_memory=1):
-        small = _rows_per_block(sizes, np.float64)
+        small = rows_per_block(sizes, np.float64)
     with sklearn.config_context(working_memory=16):
-        larger = _rows_per_block(sizes, np.float64)
+        larger = rows_per_block(sizes, np.float64)
     assert 1 <= small < larger
     # Per row: activations and delta per hidden unit, three arrays per output.
     assert larger == 16 * 2**20 // ((2 * 256 + 3 * 10) * 8)
     assert (
-        _rows_per_block(sizes, np.float32) >= 2 * _rows_per_block(sizes, np.float64) - 1
+        rows_per_block(sizes, np.float32) >= 2 * rows_per_block(sizes, np.float64) - 1
     )
-    # However much working memory, a block holds at most _MAX_BLOCK_BYTES.
-    from skbpnn._classifier import _MAX_BLOCK_BYTES
+    # However much working memory, a block holds at most MAX_BLOCK_BYTES.
 
     with sklearn.config_context(working_memory=1 << 20):
-        huge = _rows_per_block(sizes, np.float64)
-    assert huge * (2 * 256 + 3 * 10) * 8 <= _MAX_BLOCK_BYTES
+        huge = rows_per_block(sizes, np.float64)
+    assert huge * (2 * 256 + 3 * 10) * 8 <= MAX_BLOCK_BYTES
     with sklearn.config_context(working_memory=0.0001):
-        assert _rows_per_block(sizes, np.float64) == 1
+        assert rows_per_block(sizes, np.float64) == 1

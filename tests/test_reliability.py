@@ -34,12 +34,6 @@ def make_data(m=60, n=4, classes=3, seed=0):
     return X, y.astype(int)
 
 
-def quiet_fit(clf, *args, **kwargs):
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        return clf.fit(*args, **kwargs)
-
-
 # --------------------------------------------------------------------------
 # Bad input: a ValueError (or TypeError) whose message names the problem
 # --------------------------------------------------------------------------
@@ -87,13 +81,13 @@ BAD_FIT_INPUTS = {
 
 
 @pytest.mark.parametrize("case", BAD_FIT_INPUTS, ids=list(BAD_FIT_INPUTS))
-def test_bad_fit_input_gets_a_clear_value_error(case):
+def test_bad_fit_input_gets_a_clear_value_error(quiet_fit, case):
     X, y, w, message = BAD_FIT_INPUTS[case]
     with pytest.raises(ValueError, match=message):
         quiet_fit(BackpropClassifier(max_iter=3), X, y, sample_weight=w)
 
 
-def test_bad_predict_input_gets_a_clear_value_error():
+def test_bad_predict_input_gets_a_clear_value_error(quiet_fit):
     pd = pytest.importorskip("pandas")
     X, y = make_data()
     clf = quiet_fit(BackpropClassifier(max_iter=3), X, y)
@@ -233,7 +227,7 @@ EXTREMES = {
 @pytest.mark.filterwarnings("error::RuntimeWarning")
 @pytest.mark.parametrize("hidden", [(), (6,), (6, 5)])
 @pytest.mark.parametrize("case", EXTREMES, ids=list(EXTREMES))
-def test_numerical_extremes_stay_finite(case, hidden):
+def test_numerical_extremes_stay_finite(quiet_fit, case, hidden):
     params, transform = EXTREMES[case]
     X, y = make_data(m=80)
     X = transform(X)
@@ -254,7 +248,7 @@ def test_numerical_extremes_stay_finite(case, hidden):
     assert np.isfinite(J) and np.all(np.isfinite(grad))
 
 
-def test_absurd_lambda_gives_a_clear_error_not_nan():
+def test_absurd_lambda_gives_a_clear_error_not_nan(quiet_fit):
     X, y = make_data()
     with pytest.raises(ValueError, match="lambda_=1e\\+300 is too large"):
         quiet_fit(BackpropClassifier(lambda_=1e300), X, y)
@@ -365,13 +359,15 @@ def test_interrupt_before_the_first_iteration_keeps_initial_weights(monkeypatch)
             raise KeyboardInterrupt
         return original(*args, **kwargs)
 
-    original = bp.cost_and_gradient
-    monkeypatch.setattr(bp, "cost_and_gradient", interrupting_cost)
+    from skbpnn import _classifier
+
+    original = _classifier.data_cost_and_gradient
+    monkeypatch.setattr(_classifier, "data_cost_and_gradient", interrupting_cost)
     with pytest.warns(UserWarning, match="after 0 L-BFGS iterations"):
         clf = BackpropClassifier(random_state=0).fit(X, y)
     assert clf.n_iter_ == 0 and clf.loss_curve_ == []
+    assert clf.stop_reason_ == "interrupted"
     assert_array_equal(clf.theta_, bp.init_weights(clf.layer_sizes_, random_state=0))
-    monkeypatch.setattr(bp, "cost_and_gradient", original)
     assert clf.loss_ == bp.cost(clf.theta_, X, np.eye(3)[y], clf.layer_sizes_, 1.0)
 
 
@@ -388,6 +384,7 @@ def test_callback_sees_every_iteration_and_can_stop_training():
         clf = BackpropClassifier(random_state=0, callback=stop_at_five).fit(X, y)
     assert [s[0] for s in seen] == [1, 2, 3, 4, 5]
     assert clf.n_iter_ == 5 and clf.loss_curve_ == [s[1] for s in seen]
+    assert clf.stop_reason_ == "callback"
     assert_array_equal(clf.theta_, seen[-1][2])
     assert not np.shares_memory(seen[-1][2], clf.theta_)  # a copy for the user
 
@@ -397,12 +394,16 @@ def test_callback_sees_every_iteration_and_can_stop_training():
 # --------------------------------------------------------------------------
 
 
-def test_same_seed_is_bitwise_reproducible_across_pickle_clone_and_joblib(tmp_path):
+def test_same_seed_is_bitwise_reproducible_across_pickle_clone_and_joblib(
+    quiet_fit, tmp_path
+):
     X, y = make_data(m=100)
     clf = BackpropClassifier(hidden_layer_sizes=(5, 4), random_state=7, max_iter=40)
     reference = quiet_fit(clone(clf), X, y)
     for other in (clone(clf), pickle.loads(pickle.dumps(clf))):
         assert_array_equal(quiet_fit(other, X, y).theta_, reference.theta_)
+    other_seed = quiet_fit(clone(clf).set_params(random_state=8), X, y)
+    assert not np.array_equal(other_seed.theta_, reference.theta_)
     path = tmp_path / "model.joblib"
     joblib.dump(reference, path)
     loaded = joblib.load(path)
@@ -415,7 +416,7 @@ def test_same_seed_is_bitwise_reproducible_across_pickle_clone_and_joblib(tmp_pa
     assert all(np.shares_memory(T, restored.theta_) for T in restored.thetas_)
 
 
-def test_predict_is_thread_safe():
+def test_predict_is_thread_safe(quiet_fit):
     X, y = make_data(m=2000, n=10)
     clf = quiet_fit(BackpropClassifier(hidden_layer_sizes=(30,), max_iter=20), X, y)
     expected_proba, expected = clf.predict_proba(X), clf.predict(X)
@@ -454,11 +455,16 @@ def test_cost_is_invariant_to_sample_order_and_weight_two_is_a_duplicate(
     J_rep, grad_rep = bp.cost_and_gradient(theta, X[rows], Y[rows], sizes, lambda_)
     assert_allclose(J_rep, J, rtol=1e-12)
     assert_allclose(grad_rep, grad, rtol=1e-10, atol=1e-14)
+    # unit weights are the unweighted formula
+    J_1, grad_1 = bp.cost_and_gradient(theta, X, Y, sizes, lambda_, np.ones(m))
+    J_n, grad_n = bp.cost_and_gradient(theta, X, Y, sizes, lambda_)
+    assert_allclose(J_1, J_n, rtol=1e-15)
+    assert_allclose(grad_1, grad_n, rtol=1e-14, atol=1e-16)
 
 
 @settings(max_examples=15, deadline=None)
 @given(seed=st.integers(0, 2**31 - 1))
-def test_fit_with_integer_weights_is_bitwise_the_repeated_fit(seed):
+def test_fit_with_integer_weights_is_bitwise_the_repeated_fit(quiet_fit, seed):
     rng = np.random.RandomState(seed)
     X, y = rng.randn(25, 3), rng.randint(0, 3, 25)
     y[:3] = [0, 1, 2]
@@ -469,26 +475,3 @@ def test_fit_with_integer_weights_is_bitwise_the_repeated_fit(seed):
     weighted = quiet_fit(clone(est), X[order], y[order], sample_weight=w[order])
     repeated = quiet_fit(clone(est), np.repeat(X, w, axis=0), np.repeat(y, w))
     assert_array_equal(weighted.theta_, repeated.theta_)
-
-
-def test_merging_repeated_rows_copies_nothing_without_repeats(monkeypatch):
-    import zlib
-
-    from skbpnn._classifier import _merge_repeated_rows
-
-    X, y = make_data(m=50)
-    Y = np.eye(3)[y]
-    assert _merge_repeated_rows(X, Y, None)[0] is X
-    # every CRC colliding: the rows are compared, found distinct, not copied
-    monkeypatch.setattr(zlib, "crc32", lambda data, value=0: 0)
-    assert _merge_repeated_rows(X, Y, None)[0] is X
-    assert _merge_repeated_rows(X, Y, np.ones(50))[0] is X
-    X_rep, Y_rep = np.r_[X, X[:5]], np.r_[Y, Y[:5]]
-    X_m, Y_m, w = _merge_repeated_rows(X_rep, Y_rep, None)
-    assert X_m.shape == (50, 4) and w.sum() == 55 and sorted(set(w)) == [1.0, 2.0]
-    # zero weights alone: their rows go, the order stays
-    w0 = np.ones(50)
-    w0[[3, 7]] = 0
-    X_z, _, w_z = _merge_repeated_rows(X, Y, w0)
-    assert_array_equal(X_z, np.delete(X, [3, 7], axis=0))
-    assert_array_equal(w_z, np.ones(48))

@@ -1,0 +1,367 @@
+"""The fast forms of :mod:`skbpnn.backprop`'s formulas: blocks, buffers, in place.
+
+:mod:`skbpnn.backprop` states the course notes' math and checks its
+arguments; this module is what it (and the fit paths) run for every cost and
+gradient evaluation, written for speed and bounded memory:
+
+- rows are evaluated in blocks and the blocks' sums added, so activations
+  never hold more than one block;
+- every elementwise step runs in place in scratch arrays kept by a
+  :class:`Workspace` across evaluations;
+- the rows may be read through an index (the fit's merged and sorted rows)
+  instead of in order, a few at a time (:class:`GatheredRows`), so that
+  reordering rows never copies ``X``;
+- the cost is written in a form that stays finite when outputs saturate.
+
+The arguments are taken as checked (``backprop`` and the fit paths check
+them): ``theta`` in the computation's dtype, ``Y`` of shape ``(m, K)`` and
+``w`` None or of shape ``(m,)`` in that dtype. Imports nothing of the package.
+"""
+
+import numpy as np
+from scipy.special import expit
+
+
+def is_sparse(X):
+    """Whether ``X`` is a scipy sparse matrix or array (without importing scipy)."""
+    return hasattr(X, "tocsr") and not isinstance(X, np.ndarray)
+
+
+def roll_views(theta, shapes):
+    """``Theta_l`` views of ``theta``, column-major, for the given ``shapes``."""
+    thetas = []
+    start = 0
+    for shape in shapes:
+        end = start + shape[0] * shape[1]
+        thetas.append(theta[start:end].reshape(shape, order="F"))
+        start = end
+    return thetas
+
+
+def fast_sigmoid(z, out):
+    """``out <- g(z)``; returns ``out``, which may be ``z`` itself.
+
+    float64 uses scipy's ``expit``. float32 uses the identity
+    ``g(z) = (1 + tanh(z / 2)) / 2``, because numpy's float32 ``tanh`` is
+    vectorized (SIMD) and about three times faster than ``expit``; its
+    absolute error, a few float32 ulps, is what float32 promises anyway, and it
+    saturates to exactly 0 and 1 without overflow.
+    """
+    if z.dtype == np.float32:
+        np.multiply(z, 0.5, out=out)
+        np.tanh(out, out=out)
+        out *= 0.5
+        out += 0.5
+        return out
+    return expit(z, out=out)
+
+
+def forward(thetas, X, dtype, buffers=None):
+    """Forward propagation; returns the activations of every layer.
+
+    ``activations[0]`` is ``X`` and ``activations[-1]`` the output layer's
+    ``z`` (not ``g(z)``): the cost and ``predict_log_proba`` need ``z``.
+    ``buffers`` are optional preallocated ``(m, s_l)`` arrays, one per
+    layer after the input, written in place.
+    """
+    activations = [X]
+    a = X
+    last = len(thetas) - 1
+    for l, Theta in enumerate(thetas):
+        W, b = Theta[:, 1:], Theta[:, 0]
+        if buffers is None:
+            z = np.asarray(a @ W.T, dtype=dtype)
+        elif isinstance(a, GatheredRows):
+            z = a.matmul_transposed(W, out=buffers[l])
+        else:
+            z = buffers[l]
+            _product(a, W.T, z)
+        z += b  # z^(l+1) = Theta^(l) [1; a^(l)]
+        if l < last:
+            fast_sigmoid(z, out=z)  # a^(l+1) = g(z^(l+1)), in place
+        activations.append(z)
+        a = z
+    return activations
+
+
+def row_costs(z, h, Y, scratch, ones):
+    """``sum_k -[y_k log h_k + (1 - y_k) log(1 - h_k)]`` for each row.
+
+    Written from ``z`` and ``h = g(z)`` in the form that stays finite when
+    ``h`` saturates: ``log(1 + e^z) - y z`` with
+    ``log(1 + e^z) = max(z, 0) - log(max(h, 1 - h))``; the log's argument is
+    in [0.5, 1]. ``scratch`` is an array like ``z``, overwritten; ``ones`` a
+    vector of ``K`` ones in ``z``'s dtype, so that the row sums are BLAS
+    products. Every step runs in ``z``'s dtype: float32 input gives float32
+    row costs (their weighted sum over the rows is taken in float64 by the
+    caller).
+    """
+    np.subtract(1, h, out=scratch)
+    np.maximum(scratch, h, out=scratch)
+    np.log(scratch, out=scratch)
+    log_max = scratch @ ones
+    relu = np.maximum(z, 0, out=scratch) @ ones
+    yz = np.multiply(Y, z, out=scratch) @ ones
+    return relu - log_max - yz
+
+
+class Workspace:
+    """Scratch arrays reused across evaluations of the same shapes.
+
+    Pass one to :func:`skbpnn.backprop.cost_and_gradient` (``workspace=``)
+    when evaluating many times, as an optimizer does: the activations,
+    deltas and cost scratch of each row block are then allocated once
+    instead of at every call. A cache, not state: the result of an
+    evaluation never depends on what a workspace held before. One workspace
+    must not be shared by two threads at once.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skbpnn import backprop
+    >>> workspace = backprop.Workspace()
+    >>> X, Y = np.ones((4, 2)), np.array([[1.0], [0.0], [1.0], [0.0]])
+    >>> J, grad = backprop.cost_and_gradient(
+    ...     np.zeros(13), X, Y, (2, 3, 1), workspace=workspace
+    ... )
+    >>> round(J, 6)
+    0.693147
+    """
+
+    def __init__(self):
+        self._arrays = {}
+
+    def get(self, key, shape, dtype):
+        """An uninitialized array of ``shape`` and ``dtype``, kept under ``key``."""
+        arr = self._arrays.get(key)
+        rows = shape[0]
+        if (
+            arr is None
+            or arr.dtype != dtype
+            or arr.shape[1:] != shape[1:]
+            or arr.shape[0] < rows
+        ):
+            arr = np.empty(shape, dtype=dtype)
+            self._arrays[key] = arr
+        return arr[:rows]
+
+    def ones(self, n, dtype):
+        """A vector of ``n`` ones (for sums as BLAS products)."""
+        key = ("ones", np.dtype(dtype))
+        arr = self._arrays.get(key)
+        if arr is None or arr.shape[0] < n:
+            arr = np.ones(n, dtype=dtype)
+            self._arrays[key] = arr
+        return arr[:n]
+
+
+# The most one gathered piece of X holds (see GatheredRows): at 50 float64
+# features, 2621 rows, enough for the products to run at full speed.
+GATHER_BYTES = 2**20
+
+
+class GatheredRows:
+    """``X[index]`` for the products of an evaluation, without copying it.
+
+    The fit reads the distinct rows of ``X`` through an index (repeated rows
+    merged, sorted). Gathering a whole block of them would copy that block
+    of ``X``, as large as ``X`` itself for a small data set. Instead, the two
+    products that read ``X`` (the first layer's ``z`` and the first layer's
+    weight gradient) run over pieces of at most ``GATHER_BYTES``, each
+    gathered into one workspace buffer.
+    """
+
+    def __init__(self, X, index, workspace):
+        self.X, self.index, self.workspace = X, index, workspace
+        self.shape = (index.shape[0], X.shape[1])
+        self.dtype = X.dtype
+
+    def pieces(self):
+        """``(start, stop, X[index[start:stop]])`` over all the rows."""
+        X, n = self.X, self.shape[0]
+        step = max(64, GATHER_BYTES // (X.shape[1] * X.dtype.itemsize))
+        for start in range(0, n, step):
+            index = self.index[start : start + step]
+            stop = start + index.shape[0]
+            if is_sparse(X):
+                yield start, stop, X[index]
+            else:
+                out = self.workspace.get(
+                    "gather", (index.shape[0], X.shape[1]), X.dtype
+                )
+                # mode="clip" writes straight into out ("raise" would buffer
+                # a copy); the indices are valid by construction.
+                yield start, stop, np.take(X, index, axis=0, out=out, mode="clip")
+
+    def matmul_transposed(self, W, out):
+        """``out <- X[index] @ W.T``."""
+        for start, stop, piece in self.pieces():
+            _product(piece, W.T, out[start:stop])
+        return out
+
+    def transposed_matmul(self, delta, out, scratch):
+        """``out <- X[index].T @ delta``, summed over the pieces in ``scratch``."""
+        for start, stop, piece in self.pieces():
+            target = out if start == 0 else scratch
+            _product(piece.T, delta[start:stop], target)
+            if start > 0:
+                out += scratch
+        return out
+
+
+def _product(A, B, out):
+    """``out <- A @ B`` for a dense or sparse ``A``, into ``out`` itself."""
+    if is_sparse(A):
+        out[...] = A @ B
+    else:
+        np.dot(A, B, out=out)
+
+
+def data_cost_and_gradient(theta, X, Y, shapes, w, block_rows, workspace, rows=None):
+    """The data term of the cost and its gradient, summed, not normalized.
+
+    Returns ``sum_i w_i J_i`` (a float) and ``sum_i w_i dJ_i/dtheta`` (a new
+    vector in ``theta``'s dtype), evaluated over blocks of ``block_rows``
+    rows: no regularization, no division by ``sum(w)``. Sums over disjoint
+    sets of rows add up, so this is also what the Dask path computes on each
+    chunk, on the workers, before adding the chunks' sums and calling
+    :func:`regularize`.
+
+    ``rows``, when given, is an index vector: the evaluation runs over
+    ``X[rows]`` and ``Y[rows]`` in that order (``w`` is aligned with
+    ``rows``); a block's rows of ``Y`` are gathered into a workspace array,
+    those of ``X`` are read by :class:`GatheredRows`.
+    """
+    m = X.shape[0] if rows is None else rows.shape[0]
+    dtype = theta.dtype
+    thetas = roll_views(theta, shapes)
+    block_rows = max(1, min(block_rows, m))  # a Dask chunk may be empty
+    grad = np.zeros(theta.shape, dtype=dtype)
+    grad_thetas = roll_views(grad, shapes)
+    # Per-block gradients go straight into grad's views for the first block
+    # and into a scratch vector, then added, for the others.
+    scratch = None
+    data_cost = 0.0
+    for start in range(0, m, block_rows):
+        stop = min(start + block_rows, m)
+        if start == 0:
+            target = grad_thetas
+        else:
+            if scratch is None:
+                scratch = workspace.get("grad", theta.shape, dtype)
+            target = roll_views(scratch, shapes)
+        if rows is None:
+            X_block, Y_block = X[start:stop], Y[start:stop]
+        else:
+            index = rows[start:stop]
+            X_block = GatheredRows(X, index, workspace)
+            Y_block = np.take(
+                Y,
+                index,
+                axis=0,
+                mode="clip",
+                out=workspace.get("Y", (stop - start, Y.shape[1]), Y.dtype),
+            )
+        data_cost += block_cost_and_gradient(
+            thetas,
+            X_block,
+            Y_block,
+            None if w is None else w[start:stop],
+            target,
+            workspace,
+        )
+        if start > 0:
+            grad += scratch
+    return data_cost, grad
+
+
+def regularize(theta, data_cost, grad, shapes, lambda_, sw_sum):
+    """``J`` and its gradient from the summed data term: add the penalty, divide.
+
+    ``grad`` (the summed data gradient, in ``theta``'s dtype) is updated in
+    place and returned.
+    """
+    # Regularization: the non-bias weights of each layer are the contiguous
+    # segment after its s_{l+1} bias weights (column-major layout).
+    reg = 0.0
+    if lambda_ > 0:
+        start = 0
+        for s_next, cols in shapes:
+            seg = slice(start + s_next, start + s_next * cols)
+            reg += float(np.dot(theta[seg], theta[seg]))
+            grad[seg] += lambda_ * theta[seg]
+            start += s_next * cols
+    grad /= sw_sum
+    J = (data_cost + 0.5 * lambda_ * reg) / sw_sum
+    return J, grad
+
+
+def block_cost_and_gradient(thetas, X, Y, w, grad_thetas, workspace):
+    """Unnormalized cost and gradient of one block of rows.
+
+    Returns ``sum_i w_i sum_k cost_ik`` and writes ``sum_i w_i dcost_i/dTheta``
+    (without regularization, not divided by ``sum(w)``) into ``grad_thetas``.
+
+    Per hidden unit a row holds two numbers (its activation and its delta),
+    per output unit three (``z``, ``h`` and one cost scratch array): every
+    elementwise step runs in place in these workspace arrays.
+    """
+    m = X.shape[0]
+    dtype = thetas[0].dtype
+    n_layers = len(thetas) + 1
+    buffers = [
+        workspace.get(("a", l), (m, Theta.shape[0]), dtype)
+        for l, Theta in enumerate(thetas)
+    ]
+
+    # Phase 1, feedforward: a^(1) = x, a^(l+1) = g(Theta^(l) [1; a^(l)]).
+    activations = forward(thetas, X, dtype, buffers)
+    z = activations[-1]
+    h = fast_sigmoid(z, out=workspace.get("h", z.shape, dtype))
+
+    # -[y log h + (1 - y) log(1 - h)] per row, finite when h saturates.
+    costs = row_costs(
+        z,
+        h,
+        Y,
+        scratch=workspace.get("cost", z.shape, dtype),
+        ones=workspace.ones(z.shape[1], dtype),
+    )
+    # The sum over rows in float64, whatever the dtype of the rows' costs.
+    if w is None:
+        data_cost = float(np.sum(costs, dtype=np.float64))
+    else:
+        data_cost = float(
+            np.dot(
+                w.astype(np.float64, copy=False), costs.astype(np.float64, copy=False)
+            )
+        )
+
+    # Phase 2, backward pass.
+    ones_m = workspace.ones(m, dtype)
+    delta = np.subtract(h, Y, out=z)  # delta^(L) = a^(L) - y
+    if w is not None:
+        delta *= w[:, None]
+    for l in range(n_layers - 2, -1, -1):
+        a_prev = activations[l]
+        G = grad_thetas[l]
+        # Delta^(l) = delta^(l+1)^T [1, a^(l)]: column 0 is the bias gradient,
+        # the rest (as its transpose, C-contiguous) the weight gradient.
+        np.dot(ones_m, delta, out=G[:, 0])  # column sums, as one BLAS call
+        if isinstance(a_prev, GatheredRows):
+            scratch = workspace.get("gather_grad", G[:, 1:].T.shape, dtype)
+            a_prev.transposed_matmul(delta, G[:, 1:].T, scratch)
+        else:
+            _product(a_prev.T, delta, G[:, 1:].T)
+        if l == 0:
+            break
+        # delta^(l) = delta^(l+1) Theta^(l)[:, 1:] .* g'(z^(l)), g' = a (1 - a).
+        # a^(l) is not needed after the product above, so 1 - a overwrites
+        # it: three in-place passes and no g' array.
+        delta_prev = workspace.get(("delta", l), a_prev.shape, dtype)
+        np.dot(delta, thetas[l][:, 1:], out=delta_prev)
+        delta_prev *= a_prev
+        np.subtract(1, a_prev, out=a_prev)
+        delta_prev *= a_prev
+        delta = delta_prev
+    return data_cost
