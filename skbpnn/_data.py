@@ -68,8 +68,14 @@ class TrainingData:
     make_fun: Callable
 
 
-# Rows fingerprinted at a time: the scratch of one block stays in cache.
-_FINGERPRINT_BLOCK = 8192
+# The most the scratch of one block of fingerprinted rows holds: it stays in
+# cache, and costs nothing next to a vector of length m.
+_FINGERPRINT_BYTES = 2**20
+
+
+def _fingerprint_rows(n_features):
+    """Rows fingerprinted (or compared) at a time."""
+    return max(64, _FINGERPRINT_BYTES // (8 * max(n_features, 1)))
 
 
 def _multipliers(n, salt):
@@ -117,10 +123,11 @@ def _fingerprints(X, Y, rows):
     """
     m, n = (X.shape[0] if rows is None else rows.shape[0]), X.shape[1]
     R1, R2, R_Y = _multipliers(n, 0), _multipliers(n, 1), _multipliers(Y.shape[1], 2)
-    scratch = np.empty((min(m, _FINGERPRINT_BLOCK), n), dtype=np.uint64)
+    step = _fingerprint_rows(n)
+    scratch = np.empty((min(m, step), n), dtype=np.uint64)
     out = np.empty(m, dtype=np.uint64)
-    for start in range(0, m, _FINGERPRINT_BLOCK):
-        stop = min(start + _FINGERPRINT_BLOCK, m)
+    for start in range(0, m, step):
+        stop = min(start + step, m)
         index = slice(start, stop) if rows is None else rows[start:stop]
         if is_sparse(X):
             out[start:stop] = _sparse_fingerprints(X[index], R1, R2)
@@ -149,11 +156,9 @@ def _equal_rows(X, Y, a, b):
             dtype=bool,
         )
     equal = np.empty(a.shape[0], dtype=bool)
-    for start in range(0, a.shape[0], _FINGERPRINT_BLOCK):
-        i, j = (
-            a[start : start + _FINGERPRINT_BLOCK],
-            b[start : start + _FINGERPRINT_BLOCK],
-        )
+    step = _fingerprint_rows(X.shape[1])
+    for start in range(0, a.shape[0], step):
+        i, j = a[start : start + step], b[start : start + step]
         equal[start : start + i.shape[0]] = np.all(
             _words(X[i]) == _words(X[j]), axis=1
         ) & np.all(Y[i] == Y[j], axis=1)

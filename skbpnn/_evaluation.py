@@ -84,6 +84,12 @@ def forward(thetas, X, dtype, buffers=None):
     return activations
 
 
+# log(max(h, 1 - h)) is at least log(0.5), so a product of up to this many
+# such factors stays above the smallest normal float64 (2^-1022): its log is
+# finite.
+_MAX_FACTORS = 1000
+
+
 def row_costs(z, h, Y, scratch, ones):
     """``sum_k -[y_k log h_k + (1 - y_k) log(1 - h_k)]`` for each row.
 
@@ -92,14 +98,32 @@ def row_costs(z, h, Y, scratch, ones):
     ``log(1 + e^z) = max(z, 0) - log(max(h, 1 - h))``; the log's argument is
     in [0.5, 1]. ``scratch`` is an array like ``z``, overwritten; ``ones`` a
     vector of ``K`` ones in ``z``'s dtype, so that the row sums are BLAS
-    products. Every step runs in ``z``'s dtype: float32 input gives float32
-    row costs (their weighted sum over the rows is taken in float64 by the
-    caller).
+    products.
+
+    The K logs of a row are taken the faster way for the dtype
+    (``benchmarks/row_costs.py`` measures both at K = 10, 30, 100): float64
+    takes one log of the product of a row's factors (up to ``_MAX_FACTORS``
+    at a time), 4-10% faster than K logs, the same value up to rounding;
+    float32 takes a vectorized log of every element in place, 12-36% faster
+    than the product. Every step runs in ``z``'s dtype, so float32 input
+    gives float32 row costs (the caller sums them over the rows in float64).
     """
     np.subtract(1, h, out=scratch)
     np.maximum(scratch, h, out=scratch)
-    np.log(scratch, out=scratch)
-    log_max = scratch @ ones
+    if z.dtype == np.float32:
+        np.log(scratch, out=scratch)
+        log_max = scratch @ ones
+    else:
+        log_max = np.zeros(z.shape[0])
+        for start in range(0, z.shape[1], _MAX_FACTORS):
+            factors = scratch[:, start : start + _MAX_FACTORS]
+            if factors.shape[1] <= 16:  # a few column products beat a reduction
+                product = factors[:, 0].copy()
+                for k in range(1, factors.shape[1]):
+                    product *= factors[:, k]
+            else:
+                product = np.multiply.reduce(factors, axis=1)
+            log_max += np.log(product)
     relu = np.maximum(z, 0, out=scratch) @ ones
     yz = np.multiply(Y, z, out=scratch) @ ones
     return relu - log_max - yz
