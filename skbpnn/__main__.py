@@ -3,16 +3,22 @@
 With no arguments it trains on the digits data bundled with scikit-learn
 (standardized, 25 % held out), prints the per-iteration progress, the
 held-out and 5-fold cross-validated accuracy, a gradient check of
-backpropagation on a small network and the fit time, and draws the hidden
-units and the loss curve into a PNG when matplotlib is installed.
+backpropagation on a small network and the fit time; ``--plot PATH`` also
+draws the hidden units and the loss curve (with matplotlib).
 ``--csv PATH --target COLUMN`` does the same on the user's own numeric data.
 
-Usage and data errors print one line on stderr and exit with status 2.
+Usage and data errors print one line on stderr and exit with status 2, before
+any training: every option, output path and the whole CSV file are checked
+first, so that a typo does not cost a long fit.
 """
 
 import argparse
+import codecs
 import csv
+import io
 import os
+import re
+import shutil
 import sys
 import time
 import warnings
@@ -21,8 +27,17 @@ import numpy as np
 
 from . import __version__, backprop
 from ._classifier import BackpropClassifier
+from .plotting import _INSTALL_HINT
 
 EXIT_USAGE = 2
+
+# Cells that mean "no value" in a numeric column: what spreadsheets, R and
+# pandas write for a gap (compared lower-case, after stripping blanks).
+MISSING = frozenset(
+    ["", "na", "n/a", "nan", "-nan", "null", "none", "<na>", "#n/a", "#na", "?"]
+)
+# Candidates for the delimiter when --sep is not given, in order of preference.
+DELIMITERS = ",;\t|"
 
 
 class UsageError(Exception):
@@ -42,7 +57,7 @@ def _parser():
         "and L-BFGS) on scikit-learn's digits or on a CSV file, and report the "
         "held-out and cross-validated accuracy, a gradient check and the fit time.",
         epilog="Errors in the options or the data print one line and exit with "
-        "status 2.",
+        "status 2, before any training.",
     )
     parser.add_argument(
         "--hidden",
@@ -50,8 +65,8 @@ def _parser():
         nargs="*",
         default=[25],
         metavar="N",
-        help="units of each hidden layer, e.g. --hidden 25 25; none for "
-        "logistic regression (default: 25)",
+        help="units of each hidden layer, e.g. --hidden 25 25; --hidden alone "
+        "for no hidden layer (logistic regression) (default: 25)",
     )
     parser.add_argument(
         "--lambda",
@@ -68,7 +83,13 @@ def _parser():
         metavar="N",
         help="maximum L-BFGS iterations (default: 200)",
     )
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        default=0,
+        help="random seed of the hold-out split, the initial weights and the "
+        "gradient check, 0 to 2**32 - 1 (default: 0)",
+    )
     parser.add_argument(
         "--cv",
         type=int,
@@ -93,90 +114,334 @@ def _parser():
         help="the CSV column holding the class labels",
     )
     parser.add_argument(
+        "--sep",
+        metavar="CHAR",
+        help="the CSV delimiter, e.g. ';' or tab (default: detected among "
+        "comma, semicolon, tab and |)",
+    )
+    parser.add_argument(
+        "--encoding",
+        metavar="NAME",
+        help="the CSV file's text encoding, e.g. latin-1 or cp1252 (default: "
+        "UTF-8, with or without a byte-order mark)",
+    )
+    parser.add_argument(
+        "--drop-missing",
+        action="store_true",
+        help="drop the CSV rows with a missing value (an empty cell, NA, NaN, "
+        "?, ...) or no label, instead of stopping at them",
+    )
+    parser.add_argument(
         "--save",
         metavar="MODEL.joblib",
         help="write the fitted pipeline (scaler and classifier) with joblib",
     )
     parser.add_argument(
         "--plot",
-        metavar="PNG",
-        default="skbpnn.png",
-        help="where to draw the hidden units and the loss curve, if matplotlib "
-        "is installed (default: skbpnn.png); --plot '' draws nothing",
+        metavar="PATH",
+        help="draw the hidden units and the loss curve into this picture "
+        "(needs matplotlib); the format follows the extension (.png, .pdf, "
+        ".svg, ...), a name without one gets .png and an existing folder gets "
+        "skbpnn.png inside it; the path printed is the file written "
+        "(default: no picture)",
     )
     parser.add_argument("--version", action="version", version=f"skbpnn {__version__}")
     return parser
 
 
+def _option_error(option, param, exc):
+    """The estimator's own message about ``param``, told of ``option``.
+
+    The rule and its wording stay in the estimator's parameter constraints;
+    only the alternatives a command line cannot pass (an array, a RandomState
+    instance, None) are left out.
+    """
+    text = str(exc).replace(f"The {param!r} parameter of BackpropClassifier", option)
+    return re.sub(
+        r"an array-like or |, an instance of '[^']*'| or None(?=\.)", "", text
+    )
+
+
+def _classifier(args):
+    """The classifier the options describe, validated by its own rules."""
+    from sklearn.utils._param_validation import InvalidParameterError
+
+    checks = [("--hidden", "hidden_layer_sizes", size) for size in args.hidden]
+    checks += [
+        ("--lambda", "lambda_", args.lambda_),
+        ("--max-iter", "max_iter", args.max_iter),
+        ("--seed", "random_state", args.seed),
+    ]
+    for option, param, value in checks:
+        try:
+            BackpropClassifier(**{param: value})._validate_params()
+        except InvalidParameterError as exc:
+            raise UsageError(_option_error(option, param, exc)) from None
+    return BackpropClassifier(
+        hidden_layer_sizes=tuple(args.hidden),
+        lambda_=args.lambda_,
+        max_iter=args.max_iter,
+        random_state=args.seed,
+        verbose=0 if args.quiet else 1,
+    )
+
+
+def _check_output(option, path):
+    """Refuse before training an output path that cannot be written."""
+    if os.path.isdir(path):
+        raise UsageError(
+            f"{option} {path}: is a folder; name the file, e.g. "
+            f"{option} {os.path.join(path, 'model.joblib')}"
+        )
+    folder = os.path.dirname(os.path.abspath(path))
+    if not (os.path.isdir(folder) and os.access(folder, os.W_OK)):
+        raise UsageError(f"{option} {path}: no writable folder {folder}")
+    if os.path.exists(path) and not os.access(path, os.W_OK):
+        raise UsageError(f"{option} {path}: the file is not writable")
+
+
+def _plot_path(path):
+    """The file ``--plot path`` writes, checked before training.
+
+    An existing folder gets ``skbpnn.png`` inside it and a name without an
+    extension gets ``.png``, so that the path printed is the file written.
+    Selects matplotlib's file-only Agg backend.
+    """
+    try:
+        import matplotlib
+    except ImportError:
+        raise UsageError(f"--plot needs matplotlib: {_INSTALL_HINT}") from None
+    matplotlib.use("Agg")  # a file, never a window
+    from matplotlib.backend_bases import FigureCanvasBase
+
+    formats = set(FigureCanvasBase.get_supported_filetypes())
+    if not shutil.which(matplotlib.rcParams["pgf.texsystem"]):
+        formats.discard("pgf")  # written through LaTeX
+    if os.path.isdir(path):
+        path = os.path.join(path, "skbpnn.png")
+    extension = os.path.splitext(path)[1][1:].lower()
+    if not extension:
+        path += ".png"
+    elif extension not in formats:
+        raise UsageError(
+            f"--plot {path}: matplotlib cannot write .{extension} files; "
+            f"use one of .{', .'.join(sorted(formats))}"
+        )
+    _check_output("--plot", path)
+    return os.path.abspath(path)
+
+
+def _separator(sep):
+    """``--sep``'s character; ``tab`` and a typed ``\\t`` mean a tab."""
+    sep = {"tab": "\t", "\\t": "\t"}.get(sep.lower(), sep)
+    if len(sep) != 1:
+        raise UsageError(f"--sep takes one character (or tab), got {sep!r}")
+    return sep
+
+
 def _check_args(args):
-    if any(h < 1 for h in args.hidden):
-        raise UsageError(f"--hidden takes positive sizes, got {args.hidden}")
-    if not (np.isfinite(args.lambda_) and args.lambda_ >= 0):
-        raise UsageError(f"--lambda must be a finite number >= 0, got {args.lambda_}")
-    if args.max_iter < 1:
-        raise UsageError(f"--max-iter must be >= 1, got {args.max_iter}")
+    """Every check that needs no data; returns the validated classifier."""
+    clf = _classifier(args)
     if args.cv == 1 or args.cv < 0:
         raise UsageError(f"--cv must be 0 (no cross-validation) or >= 2, got {args.cv}")
     if (args.csv is None) != (args.target is None):
         raise UsageError("--csv and --target go together")
-    for option, path in (("--save", args.save), ("--plot", args.plot)):
-        # checked before training, so that a typo does not cost the fit
-        folder = os.path.dirname(os.path.abspath(path)) if path else None
-        if folder and not (os.path.isdir(folder) and os.access(folder, os.W_OK)):
-            raise UsageError(f"{option} {path}: no writable folder {folder}")
+    if args.csv is None:
+        for option in ("--sep", "--encoding"):
+            if getattr(args, option[2:]) is not None:
+                raise UsageError(f"{option} describes the --csv file; there is none")
+        if args.drop_missing:
+            raise UsageError("--drop-missing describes the --csv file; there is none")
+    if args.sep is not None:
+        args.sep = _separator(args.sep)
+    if args.encoding is not None:
+        try:
+            codecs.lookup(args.encoding)
+        except LookupError:
+            raise UsageError(
+                f"--encoding {args.encoding}: unknown encoding (try utf-8, "
+                "latin-1 or cp1252)"
+            ) from None
+    if args.save:
+        _check_output("--save", args.save)
+    if args.plot:
+        args.plot = _plot_path(args.plot)
+    return clf
 
 
-def read_csv(path, target):
-    """Read a CSV file with a header row into numeric ``X`` and labels ``y``.
+def _lines(numbers):
+    """``5, 9, 14`` or ``5, 9, 14, 20, 31, ... (12 in all)``."""
+    shown = ", ".join(map(str, numbers[:5]))
+    return shown + (f", ... ({len(numbers)} in all)" if len(numbers) > 5 else "")
 
-    Every column but ``target`` must hold numbers; ``target`` may hold any
-    labels (numbers or strings). pandas is not needed.
-    """
+
+def _decode(data, path, encoding):
+    """The file's text; a UTF-8 or UTF-16 byte-order mark is dropped."""
+    if encoding is None:
+        # Excel's "CSV UTF-8" starts with a UTF-8 byte-order mark, its
+        # "Unicode text" with a UTF-16 one; utf-8-sig also reads plain UTF-8.
+        utf16 = data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE))
+        encoding = "utf-16" if utf16 else "utf-8-sig"
+    elif codecs.lookup(encoding).name == "utf-8":
+        encoding = "utf-8-sig"
     try:
-        with open(path, newline="") as f:
-            rows = list(csv.reader(f))
-    except (OSError, UnicodeDecodeError) as exc:
-        reason = getattr(exc, "strerror", None) or str(exc)
-        raise UsageError(f"cannot read {path}: {reason}") from None
+        return data.decode(encoding)
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        name = "UTF-8" if encoding == "utf-8-sig" else encoding
+        raise UsageError(
+            f"{path} is not {name} text (byte 0x{data[exc.start]:02x} on line "
+            f"{line}); pass its encoding, e.g. --encoding latin-1 or "
+            "--encoding cp1252"
+        ) from None
+
+
+def _sniff(text):
+    """The delimiter of ``text``: the first of `DELIMITERS` that splits the
+    header into several fields and every sampled line into as many."""
+    sample = text[:65536]
+    for sep in DELIMITERS:
+        rows = [r for r in csv.reader(io.StringIO(sample), delimiter=sep) if r]
+        if len(sample) < len(text):
+            rows = rows[:-1]  # cut at the sample's end
+        if rows and len(rows[0]) > 1 and all(len(r) == len(rows[0]) for r in rows):
+            return sep
+    return ","
+
+
+def _describe(sep):
+    return {"\t": "tab", ",": "comma", ";": "semicolon"}.get(sep, repr(sep))
+
+
+def _read_csv(path, target, sep=None, encoding=None, drop_missing=False):
+    """`read_csv`, also returning the lines to print about how it read."""
+    try:
+        with open(path, "rb") as f:
+            data = f.read()
+    except OSError as exc:
+        raise UsageError(f"cannot read {path}: {exc.strerror}") from None
+    text = _decode(data, path, encoding)
+    notes = []
+    if sep is None:
+        sep = _sniff(text)
+        if sep != ",":
+            notes.append(f"read {path} as {_describe(sep)}-separated (--sep to change)")
+    reader = csv.reader(io.StringIO(text), delimiter=sep)
+    try:
+        # with the line each row ends on; rows of blank cells are blank lines
+        rows = [(reader.line_num, row) for row in reader if any(map(str.strip, row))]
     except csv.Error as exc:
         raise UsageError(f"{path} is not a valid CSV file: {exc}") from None
-    rows = [row for row in rows if row]  # blank lines
     if not rows:
         raise UsageError(f"{path} is empty")
-    header = [name.strip() for name in rows[0]]
-    if target not in header:
-        shown = ", ".join(header[:10]) + (", ..." if len(header) > 10 else "")
-        raise UsageError(f"{path} has no column {target!r}; its columns: {shown}")
-    if len(header) < 2:
-        raise UsageError(f"{path} has no feature column besides {target!r}")
-    t = header.index(target)
-    X, y = [], []
-    for line, row in enumerate(rows[1:], start=2):
+    header = [name.strip() for name in rows[0][1]]
+    body = rows[1:]
+    for line, row in body:
         if len(row) != len(header):
             raise UsageError(
                 f"{path}, line {line}: {len(row)} fields, the header has {len(header)}"
             )
-        features = []
-        for j, value in enumerate(row):
-            if j == t:
+    # A spreadsheet's untouched trailing columns: no name and no value.
+    used = [
+        j for j, name in enumerate(header) if name or any(r[j].strip() for _, r in body)
+    ]
+    for j in used:
+        if not header[j]:
+            raise UsageError(
+                f"{path}: column {j + 1} has values but no name in the header "
+                "(a row index? name it or delete it)"
+            )
+    seen = {}
+    for j in used:
+        seen.setdefault(header[j], []).append(j + 1)
+    duplicates = {name: cols for name, cols in seen.items() if len(cols) > 1}
+    if duplicates:
+        raise UsageError(
+            f"{path}: duplicate column names: "
+            + ", ".join(
+                f"{name!r} (columns {', '.join(map(str, cols))})"
+                for name, cols in duplicates.items()
+            )
+            + "; rename or delete all but one"
+        )
+    if target not in seen:
+        shown = [header[j] for j in used]
+        listed = ", ".join(shown[:10]) + (", ..." if len(shown) > 10 else "")
+        hint = ""
+        if sep == "," and len(shown) == 1:
+            other = next((d for d in DELIMITERS[1:] if d in shown[0]), None)
+            if other:
+                hint = (
+                    f" (the header looks {_describe(other)}-separated: "
+                    f"--sep {'tab' if other == chr(9) else repr(other)})"
+                )
+        raise UsageError(
+            f"{path} has no column {target!r}; its columns: {listed}{hint}"
+        )
+    t = header.index(target)
+    features = [j for j in used if j != t]
+    if not features:
+        raise UsageError(f"{path} has no feature column besides {target!r}")
+
+    X, y = [], []
+    unlabeled, gaps, dropped = [], [], []
+    for line, row in body:
+        label = row[t].strip()
+        values, gap = [], None
+        for j in features:
+            value = row[j].strip()
+            if value.lower() in MISSING:
+                gap = gap or (line, header[j], row[j])
                 continue
             try:
                 number = float(value)
             except ValueError:
+                comma = re.fullmatch(r"[+-]?\d*,\d+", value)
                 raise UsageError(
                     f"{path}, line {line}, column {header[j]!r}: {value!r} is not "
-                    "a number (features must be numeric)"
+                    "a number ("
+                    + ("a decimal comma? write" if comma else "features must be")
+                    + " numbers like 5.1)"
                 ) from None
             if not np.isfinite(number):
                 raise UsageError(
-                    f"{path}, line {line}, column {header[j]!r}: {value!r} is "
-                    "missing or infinite"
+                    f"{path}, line {line}, column {header[j]!r}: {value!r} is infinite"
                 )
-            features.append(number)
-        X.append(features)
-        y.append(row[t].strip())
+            values.append(number)
+        if drop_missing and (gap or not label):
+            dropped.append(line)
+        elif not label:
+            unlabeled.append(line)
+        elif gap:
+            gaps.append(gap)
+        else:
+            X.append(values)
+            y.append(label)
+    if unlabeled:
+        raise UsageError(
+            f"{path}: no label in column {target!r} on line"
+            f"{'s' if len(unlabeled) > 1 else ''} {_lines(unlabeled)}; label or "
+            "delete those rows, or pass --drop-missing"
+        )
+    if gaps:
+        line, column, value = gaps[0]
+        raise UsageError(
+            f"{path}: {len(gaps)} row{'s' if len(gaps) > 1 else ''} with a missing "
+            f"value (first: line {line}, column {column!r}, {value!r}); impute "
+            "them first (e.g. sklearn.impute.SimpleImputer) or pass --drop-missing "
+            "to drop those rows"
+        )
+    if dropped:
+        notes.append(
+            f"dropped {len(dropped)} row{'s' if len(dropped) > 1 else ''} with a "
+            f"missing value (--drop-missing): line{'s' if len(dropped) > 1 else ''} "
+            f"{_lines(dropped)}"
+        )
     if not X:
-        raise UsageError(f"{path} has a header but no data rows")
+        raise UsageError(
+            f"{path} has a header but no data rows"
+            + (" left after --drop-missing" if dropped else "")
+        )
     y = np.asarray(y)
     try:  # numeric labels stay numbers, so that 1 and 1.0 are one class
         y = y.astype(np.float64)
@@ -184,7 +449,40 @@ def read_csv(path, target):
             y = y.astype(np.int64)
     except ValueError:
         pass
-    return np.asarray(X, dtype=np.float64), y
+    return np.asarray(X, dtype=np.float64), y, notes
+
+
+def read_csv(path, target, *, sep=None, encoding=None, drop_missing=False):
+    """Read a CSV file with a header row into numeric ``X`` and labels ``y``.
+
+    Every column but ``target`` must hold numbers; ``target`` may hold any
+    labels (numbers or strings). pandas is not needed. Problems raise
+    `UsageError` with a one-line message naming the file, line and column.
+
+    Parameters
+    ----------
+    path : str
+        The file.
+    target : str
+        The name of the label column in the header row.
+    sep : str, default=None
+        The delimiter; None detects it among comma, semicolon, tab and ``|``.
+    encoding : str, default=None
+        The text encoding; None reads UTF-8 (and UTF-16 with a byte-order
+        mark). A UTF-8 byte-order mark is dropped.
+    drop_missing : bool, default=False
+        Drop the rows with a missing feature value (an empty cell, ``NA``,
+        ``NaN``, ``?``, ...) or an empty label, instead of raising.
+
+    Returns
+    -------
+    X : ndarray of shape (n_samples, n_features)
+        The feature columns, in the file's order.
+    y : ndarray of shape (n_samples,)
+        The labels: int64 or float64 when all are numbers, else strings.
+    """
+    X, y, _ = _read_csv(path, target, sep, encoding, drop_missing)
+    return X, y
 
 
 def _load(args):
@@ -192,9 +490,34 @@ def _load(args):
         from sklearn.datasets import load_digits
 
         X, y = load_digits(return_X_y=True)
-        return X, y, "digits"
-    X, y = read_csv(args.csv, args.target)
-    return X, y, os.path.basename(args.csv)
+        return X, y, "digits", []
+    X, y, notes = _read_csv(
+        args.csv, args.target, args.sep, args.encoding, args.drop_missing
+    )
+    return X, y, os.path.basename(args.csv), notes
+
+
+def _check_data(X, y, name, args):
+    """The checks on the data that need no training: the target is made of
+    classes, and the hold-out split and the folds exist."""
+    from sklearn.model_selection import check_cv
+    from sklearn.utils.multiclass import type_of_target
+
+    if type_of_target(y) == "continuous":
+        raise UsageError(
+            f"{name}: the target column {args.target!r} looks continuous "
+            f"({len(np.unique(y))} distinct values in {len(y)} rows); a "
+            "classifier needs class labels (bin them first)"
+        )
+    if args.cv:
+        folds = check_cv(args.cv, y, classifier=True)
+        with warnings.catch_warnings():
+            # "The least populated class ..." is said once, by the real folds
+            warnings.simplefilter("ignore", UserWarning)
+            try:
+                next(folds.split(X, y))
+            except ValueError as exc:
+                raise UsageError(f"--cv {args.cv}: {exc}") from None
 
 
 def _gradient_check(lambda_, seed):
@@ -210,12 +533,11 @@ def _gradient_check(lambda_, seed):
 
 
 def _plot(model, path, name):
-    """Hidden units and loss curve side by side; returns the path or None."""
-    try:
-        import matplotlib
-    except ImportError:
-        return None
-    matplotlib.use("Agg")  # a file, never a window
+    """Hidden units and loss curve side by side, written to ``path``.
+
+    ``path`` comes from `_plot_path`, which selected the Agg backend and
+    checked the format and the folder before training.
+    """
     import matplotlib.pyplot as plt
 
     from .plotting import HiddenUnitsDisplay, LossCurveDisplay
@@ -227,17 +549,18 @@ def _plot(model, path, name):
     fig.tight_layout()
     fig.savefig(path, dpi=100)
     plt.close(fig)
-    return os.path.abspath(path)
 
 
-def run(args):
+def run(args, clf):
+    """Load, check, train and report; ``clf`` comes from `_check_args`."""
     from sklearn.base import clone
     from sklearn.exceptions import ConvergenceWarning
     from sklearn.model_selection import cross_val_score, train_test_split
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    X, y, name = _load(args)
+    X, y, name, notes = _load(args)
+    _check_data(X, y, name, args)
     classes = np.unique(y)
     try:
         X_train, X_test, y_train, y_test = train_test_split(
@@ -245,23 +568,21 @@ def run(args):
         )
     except ValueError as exc:
         raise UsageError(
-            f"cannot hold out a stratified 25 % of {name}: {exc}"
+            f"cannot hold out a stratified 25 % of {name} ({len(classes)} classes "
+            f"in {len(y)} rows): {exc}"
         ) from None
-    clf = BackpropClassifier(
-        hidden_layer_sizes=tuple(args.hidden),
-        lambda_=args.lambda_,
-        max_iter=args.max_iter,
-        random_state=args.seed,
-        verbose=0 if args.quiet else 1,
-    )
     model = make_pipeline(StandardScaler(), clf)
     n_outputs = 1 if len(classes) == 2 else len(classes)  # K
     layers = "-".join(str(s) for s in (X.shape[1], *args.hidden, n_outputs))
+    if not args.hidden:
+        layers += " (no hidden layer)"
     print(
         f"skbpnn {__version__}: {name}, {X.shape[0]} samples, {X.shape[1]} "
         f"features, {len(classes)} classes; standardized; network {layers}, "
         f"lambda_={args.lambda_:g}, max_iter={args.max_iter}"
     )
+    for note in notes:
+        print(note)
     print(f"training on {len(y_train)} samples, holding out {len(y_test)}")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
@@ -284,12 +605,7 @@ def run(args):
         start = time.perf_counter()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
-            try:
-                scores = cross_val_score(cv_model, X, y, cv=args.cv)
-            except ValueError as exc:
-                raise UsageError(
-                    f"cannot cross-validate {name} over {args.cv} folds: {exc}"
-                ) from None
+            scores = cross_val_score(cv_model, X, y, cv=args.cv)
         print(
             f"{args.cv}-fold cross-validated accuracy: {scores.mean():.4f} "
             f"+/- {scores.std():.4f} ({time.perf_counter() - start:.1f} s)"
@@ -303,6 +619,7 @@ def run(args):
     )
     print(f"fit time: {fit_time:.2f} s")
 
+    # The paths were checked before training; an error here is the disk's.
     if args.save:
         import joblib
 
@@ -314,13 +631,10 @@ def run(args):
 
     if args.plot:
         try:
-            where = _plot(model, args.plot, name)
+            _plot(model, args.plot, name)
         except OSError as exc:
             raise UsageError(f"cannot write {args.plot}: {exc.strerror}") from None
-        if where is None:
-            print("no picture: matplotlib is not installed (pip install skbpnn[plot])")
-        else:
-            print(f"hidden units and loss curve drawn in {where}")
+        print(f"hidden units and loss curve drawn in {args.plot}")
     return 0
 
 
@@ -328,8 +642,8 @@ def main(argv=None):
     """Entry point of ``python -m skbpnn`` and of the ``skbpnn`` script."""
     try:
         args = _parser().parse_args(argv)
-        _check_args(args)
-        return run(args)
+        clf = _check_args(args)
+        return run(args, clf)
     except UsageError as exc:
         print(f"skbpnn: error: {exc}", file=sys.stderr)
         return EXIT_USAGE

@@ -6,8 +6,8 @@ The two displays follow scikit-learn's convention (as
 it from arrays and call ``plot(ax=...)``. The drawn artists are kept as
 attributes ending in ``_``.
 
-matplotlib is an optional dependency (``pip install skbpnn[plot]``). It is
-imported when something is drawn, never when this module is imported.
+matplotlib is an optional dependency (``pip install "skbpnn[plot]"``). It
+is imported when something is drawn, never when this module is imported.
 """
 
 import math
@@ -17,14 +17,17 @@ from sklearn.utils.validation import check_is_fitted
 
 __all__ = ["HiddenUnitsDisplay", "LossCurveDisplay", "hidden_unit_images"]
 
+# Quoted, so that zsh does not read the brackets as a glob pattern. The
+# command line (``--plot``) says the same.
+_INSTALL_HINT = 'pip install "skbpnn[plot]" (or pip install matplotlib)'
+
 
 def _pyplot():
     try:
         import matplotlib.pyplot as plt
     except ImportError as exc:
         raise ImportError(
-            "skbpnn.plotting needs matplotlib: pip install skbpnn[plot] "
-            "(or pip install matplotlib)."
+            f"skbpnn.plotting needs matplotlib: {_INSTALL_HINT}."
         ) from exc
     return plt
 
@@ -124,6 +127,9 @@ class HiddenUnitsDisplay:
         ``Theta_1[:, 1:]``, i.e. ``clf.coefs_[0].T``.
     image_shape : tuple of int, default=None
         ``(height, width)`` of an input; None draws square inputs as squares.
+    units : {"hidden", "output"}, default="hidden"
+        What the rows of ``weights`` are, for the title: "output" when the
+        network has no hidden layer (logistic regression).
 
     Attributes
     ----------
@@ -148,9 +154,10 @@ class HiddenUnitsDisplay:
     >>> HiddenUnitsDisplay.from_estimator(clf)  # doctest: +SKIP
     """
 
-    def __init__(self, weights, *, image_shape=None):
+    def __init__(self, weights, *, image_shape=None, units="hidden"):
         self.weights = weights
         self.image_shape = image_shape
+        self.units = units
 
     @classmethod
     def from_estimator(
@@ -176,7 +183,8 @@ class HiddenUnitsDisplay:
         """
         clf = _final_estimator(estimator)
         weights = clf.thetas_[0][:, 1:]
-        return cls(weights, image_shape=image_shape).plot(
+        units = "hidden" if len(clf.thetas_) > 1 else "output"
+        return cls(weights, image_shape=image_shape, units=units).plot(
             ax=ax, n_cols=n_cols, cmap=cmap
         )
 
@@ -204,7 +212,10 @@ class HiddenUnitsDisplay:
         colormap = plt.get_cmap(cmap).with_extremes(bad="white")
         self.im_ = ax.imshow(mosaic, cmap=colormap, vmin=-1, vmax=1)
         ax.set_axis_off()
-        ax.set_title(f"{len(self.weights)} hidden units (input weights)")
+        n_units = len(self.weights)
+        ax.set_title(
+            f"{n_units} {self.units} unit{'' if n_units == 1 else 's'} (input weights)"
+        )
         self.ax_ = ax
         self.figure_ = ax.figure
         return self

@@ -13,7 +13,7 @@ from skbpnn import BackpropClassifier
 from skbpnn.plotting import HiddenUnitsDisplay, LossCurveDisplay, hidden_unit_images
 
 matplotlib = pytest.importorskip(
-    "matplotlib", reason="matplotlib is not installed (pip install skbpnn[plot])"
+    "matplotlib", reason='matplotlib is not installed (pip install "skbpnn[plot]")'
 )
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -57,6 +57,20 @@ def test_hidden_units_display_from_pipeline(fitted):
     assert image.shape == (2 * 9 + 1, 3 * 9 + 1)
     unit0 = clf.thetas_[0][0, 1:].reshape(8, 8)
     np.testing.assert_allclose(image[1:9, 1:9], unit0 / np.abs(unit0).max())
+    assert ax.get_title() == "6 hidden units (input weights)"
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_no_hidden_layer_draws_the_output_units():
+    # Logistic regression: the first layer's units are the output units.
+    X, y = load_digits(n_class=3, return_X_y=True)
+    clf = BackpropClassifier(hidden_layer_sizes=(), max_iter=5, random_state=0)
+    clf.fit(X / 16, y)
+    display = HiddenUnitsDisplay.from_estimator(clf)
+    assert display.ax_.get_title() == "3 output units (input weights)"
+    clf.fit(X[y < 2] / 16, y[y < 2])  # binary: K = 1
+    display = HiddenUnitsDisplay.from_estimator(clf)
+    assert display.ax_.get_title() == "1 output unit (input weights)"
 
 
 def test_loss_curve_display(fitted):
@@ -93,4 +107,5 @@ def test_import_without_matplotlib_and_clear_error():
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True
     ).stdout
-    assert "pip install skbpnn[plot]" in out
+    # quoted: zsh reads unquoted brackets as a glob pattern
+    assert 'pip install "skbpnn[plot]"' in out
