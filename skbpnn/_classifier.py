@@ -212,6 +212,14 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
     True
     """
 
+    # The "?" link of the HTML display (Jupyter): scikit-learn's doc-link
+    # hooks, pointing at the page docs/api.rst's autosummary writes.
+    _doc_link_module = "skbpnn"
+    _doc_link_template = (
+        "https://skbpnn.readthedocs.io/en/stable/gen_modules/"
+        "{estimator_module}.{estimator_name}.html"
+    )
+
     _parameter_constraints: dict = {
         "hidden_layer_sizes": [
             "array-like",

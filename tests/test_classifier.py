@@ -394,3 +394,11 @@ def test_digits_pipeline_reaches_095_held_out(quiet_fit):
     )
     pipe = make_pipeline(StandardScaler(), BackpropClassifier(random_state=0))
     assert quiet_fit(pipe, X_train, y_train).score(X_test, y_test) > 0.95
+
+
+def test_html_display_links_to_the_api_page():
+    link = "https://skbpnn.readthedocs.io/en/stable/gen_modules/"
+    assert BackpropClassifier()._get_doc_link() == (
+        link + "skbpnn.BackpropClassifier.html"
+    )
+    assert link in BackpropClassifier()._repr_html_()

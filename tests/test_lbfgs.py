@@ -1,5 +1,6 @@
 """How L-BFGS-B runs end: skbpnn._lbfgs, directly and through fit."""
 
+import itertools
 import warnings
 
 import numpy as np
@@ -76,18 +77,26 @@ def test_stop_reasons_are_documented():
     assert all(f'"{reason}"' in doc for reason in STOP_REASONS)
 
 
-@pytest.mark.parametrize("random_state", [0, 1])
-def test_abnormal_stop_of_a_fit_warns_and_loss_is_the_cost_at_theta(random_state):
-    """Iris times 1e15: a line-search failure, after which scipy's ``fun`` is
-    its last trial point's cost (7427 against 0.70 at theta_ for seed 1)."""
-    X, y = load_iris(return_X_y=True)
-    X = X * 1e15
-    with pytest.warns(ConvergenceWarning, match="ABNORMAL"):
-        clf = BackpropClassifier(random_state=random_state).fit(X, y)
-    assert clf.stop_reason_ == "abnormal"
-    J = cost_at_theta(clf, X, y)
-    assert clf.loss_ == pytest.approx(J, rel=1e-12)
-    assert clf.loss_curve_[-1] == clf.loss_
+def test_abnormal_stops_of_fits_warn_and_loss_is_the_cost_at_theta():
+    """Iris times 1e15: line-search failures, after which scipy's ``fun`` is
+    its last trial point's cost (7427 against 0.70 at theta_ for seed 1 with
+    scipy 1.17). Which scales and seeds fail depends on scipy's L-BFGS-B
+    version and on the last bits of the cost, so there are several."""
+    X_iris, y = load_iris(return_X_y=True)
+    reasons = []
+    for scale, random_state in itertools.product([1e15, 1e12, 1e8], range(6)):
+        X = X_iris * scale
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            clf = BackpropClassifier(random_state=random_state).fit(X, y)
+        reasons.append(clf.stop_reason_)
+        assert clf.loss_ == pytest.approx(cost_at_theta(clf, X, y), rel=1e-12)
+        assert clf.loss_curve_[-1] == clf.loss_
+        warned = [w for w in caught if w.category is ConvergenceWarning]
+        assert len(warned) == (clf.stop_reason_ != "converged")
+        if clf.stop_reason_ == "abnormal":
+            assert "scipy's status 2" in str(warned[0].message)
+    assert "abnormal" in reasons
 
 
 def test_stop_reason_of_fits(quiet_fit):

@@ -5,11 +5,20 @@ import re
 import shutil
 import subprocess
 import sys
+import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pytest
+from sklearn.base import clone
+from sklearn.datasets import load_digits
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import cross_val_score, train_test_split
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from skbpnn import BackpropClassifier
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -44,15 +53,28 @@ def test_defaults_reach_095_on_held_out_digits(tmp_path):
     assert proc.stderr == ""
 
 
-def test_quick_run_reports_everything(tmp_path):
+def test_quick_run_reports_everything(tmp_path, quiet_fit):
     proc = run("--max-iter", "5", "--cv", "2", "--quiet", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
     assert "Iteration" not in out  # --quiet
     assert "network 64-25-10" in out
     assert "stopped at --max-iter before converging" in out
-    assert 0 <= number_after("held-out accuracy", out) <= 1
-    assert 0 <= number_after("2-fold cross-validated accuracy", out) <= 1
+    # The figures are those of the same pipeline, split and folds run here.
+    X, y = load_digits(return_X_y=True)
+    X_train, X_test, y_train, y_test = train_test_split(
+        X, y, test_size=0.25, stratify=y, random_state=0
+    )
+    model = make_pipeline(
+        StandardScaler(), BackpropClassifier(max_iter=5, random_state=0)
+    )
+    held_out = quiet_fit(model, X_train, y_train).score(X_test, y_test)
+    assert number_after("held-out accuracy", out) == pytest.approx(held_out, abs=5e-5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        cv = cross_val_score(clone(model), X, y, cv=2).mean()
+    cv_printed = number_after("2-fold cross-validated accuracy", out)
+    assert cv_printed == pytest.approx(cv, abs=5e-5)
     assert number_after("relative difference", out) < 1e-9
     assert number_after("fit time", out) > 0
     assert not list(tmp_path.iterdir())  # no --plot, no picture
@@ -453,3 +475,10 @@ def test_console_script(tmp_path):
     proc = run("--version", cwd=tmp_path, executable=script)
     assert proc.returncode == 0
     assert proc.stdout.startswith("skbpnn ")
+
+
+def test_every_way_a_fit_ends_has_its_words():
+    from skbpnn.__main__ import _STOPS
+    from skbpnn._lbfgs import STOP_REASONS
+
+    assert set(_STOPS) == set(STOP_REASONS)
