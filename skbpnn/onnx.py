@@ -43,7 +43,9 @@ _registered = False
 def _skl2onnx():
     try:
         import skl2onnx
-    except ImportError as exc:
+    except ModuleNotFoundError as exc:
+        if exc.name not in ("skl2onnx", "onnx"):
+            raise  # installed but broken: its own error says more
         raise ImportError(INSTALL_HINT) from exc
     return skl2onnx
 
@@ -145,7 +147,7 @@ def to_onnx(
     skl2onnx = _skl2onnx()
     register()
     from skl2onnx.common.data_types import DoubleTensorType, FloatTensorType
-    from sklearn.preprocessing import MaxAbsScaler, RobustScaler, StandardScaler
+    from sklearn.preprocessing import StandardScaler
 
     from . import BackpropClassifier
 
@@ -156,11 +158,11 @@ def to_onnx(
             "output_class_labels": output_class_labels,
         },
         # skl2onnx's default multiplies by 1 / scale_ where scikit-learn
-        # divides by scale_: in float32, far from the training data, that
-        # last-bit difference moved probabilities by 1e-5.
+        # divides by scale_; with float32 input far from the training data
+        # that last-bit difference moved probabilities by 1e-5. "div"
+        # subtracts and divides in the input's type, as scikit-learn >= 1.8
+        # does (earlier versions compute float32 input in float64).
         StandardScaler: {"div": "div"},
-        RobustScaler: {"div": "div"},
-        MaxAbsScaler: {"div": "div"},
     }
     if isinstance(X, numbers.Integral):
         tensor_type = {np.float32: FloatTensorType, np.float64: DoubleTensorType}[
@@ -322,7 +324,12 @@ def _convert(scope, operator, container):
         info = np.finfo(dtype)
         h = node("Exp", log_h, "h")
         apply_clip(
-            scope, h, proba_name, container, min=dtype(info.tiny), max=1 - info.eps
+            scope,
+            h,
+            proba_name,
+            container,
+            min=dtype(info.tiny),
+            max=dtype(1 - info.eps),
         )
         positive = node("Greater", [z, zero], "z_positive")
         apply_cast(

@@ -10,6 +10,7 @@ import warnings
 
 import numpy as np
 import pytest
+import sklearn
 from sklearn.compose import ColumnTransformer
 from sklearn.datasets import (
     load_breast_cancer,
@@ -35,6 +36,15 @@ from skbpnn.onnx import INSTALL_HINT, register, to_onnx  # noqa: E402
 # estimator's predict_proba on the same input.
 TOL = {np.float32: 1e-6, np.float64: 1e-12}
 SCALES = (1.0, 1e3, 1e6)  # 1e3 and 1e6: far outside the training range
+
+# scikit-learn < 1.8 standardizes float32 input in float64 (rounding twice),
+# which skl2onnx's StandardScaler graph does not reproduce: far from the
+# training data its float32 output then moves probabilities by up to 3e-6
+# (iris times 1000, scikit-learn 1.6.1). The classifier's own graph is not
+# concerned: the cases without a scaler keep 1e-6.
+OLD_SCALER_FLOAT32_TOL = (
+    1e-5 if tuple(map(int, sklearn.__version__.split(".")[:2])) < (1, 8) else None
+)
 
 
 def _session(onx):
@@ -151,7 +161,10 @@ def test_graph_agrees_with_estimator(case, dtype):
         assert proba.dtype == dtype
         assert np.all(np.isfinite(proba))
         assert same
-        assert diff <= TOL[dtype]
+        tol = TOL[dtype]
+        if "pipeline" in name and dtype == np.float32 and s > 1:
+            tol = OLD_SCALER_FLOAT32_TOL or tol
+        assert diff <= tol
 
 
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
