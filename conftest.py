@@ -1,5 +1,6 @@
 """Test session set-up shared by tests/ and the doctests in skbpnn/."""
 
+import importlib.util
 import os
 import warnings
 
@@ -8,6 +9,12 @@ import pytest
 # scikit-learn's check_array_api_input is skipped unless SciPy's array API
 # support is switched on, and SciPy reads this only when it is first imported.
 os.environ.setdefault("SCIPY_ARRAY_API", "1")
+
+# skbpnn/onnx.py imports without skl2onnx, but its doctest converts a model:
+# without the onnx extra it is not collected (tests/test_onnx.py then says
+# why it skips).
+if importlib.util.find_spec("skl2onnx") is None:
+    collect_ignore = ["skbpnn/onnx.py"]
 
 
 def _quiet_fit(estimator, *args, **kwargs):
