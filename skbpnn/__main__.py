@@ -137,6 +137,12 @@ def _parser():
         help="write the fitted pipeline (scaler and classifier) with joblib",
     )
     parser.add_argument(
+        "--onnx",
+        metavar="MODEL.onnx",
+        help="write the fitted pipeline (scaler and classifier) as ONNX, for "
+        'onnxruntime (needs skl2onnx: pip install "skbpnn[onnx]")',
+    )
+    parser.add_argument(
         "--plot",
         metavar="PATH",
         help="draw the hidden units and the loss curve into this picture "
@@ -264,6 +270,14 @@ def _check_args(args):
             ) from None
     if args.save:
         _check_output("--save", args.save)
+    if args.onnx:
+        _check_output("--onnx", args.onnx)
+        from . import onnx
+
+        try:
+            onnx.register()  # skl2onnx present? Said before training.
+        except ImportError as exc:
+            raise UsageError(f"--onnx: {exc}") from None
     if args.plot:
         args.plot = _plot_path(args.plot)
     return clf
@@ -642,6 +656,15 @@ def run(args, clf):
         except OSError as exc:
             raise UsageError(f"cannot write {args.save}: {exc.strerror}") from None
         print(f"saved the fitted pipeline to {os.path.abspath(args.save)}")
+
+    if args.onnx:
+        from . import onnx
+
+        try:
+            onnx.to_onnx(model, X[:1], args.onnx)
+        except OSError as exc:
+            raise UsageError(f"cannot write {args.onnx}: {exc.strerror}") from None
+        print(f"saved the fitted pipeline as ONNX to {os.path.abspath(args.onnx)}")
 
     if args.plot:
         try:

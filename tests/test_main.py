@@ -482,3 +482,34 @@ def test_every_way_a_fit_ends_has_its_words():
     from skbpnn._lbfgs import STOP_REASONS
 
     assert set(_STOPS) == set(STOP_REASONS)
+
+
+def test_onnx_written_and_equal_to_the_pipeline(tmp_path):
+    joblib = pytest.importorskip("joblib")
+    ort = pytest.importorskip("onnxruntime", reason="needs the onnx extra")
+    pytest.importorskip("skl2onnx", reason="needs the onnx extra")
+    proc = run(
+        *("--max-iter", "20", "--cv", "0", "--quiet"),
+        *("--onnx", "model.onnx", "--save", "model.joblib"),
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert f"as ONNX to {tmp_path / 'model.onnx'}" in proc.stdout
+    model = joblib.load(tmp_path / "model.joblib")
+    X = load_digits().data
+    session = ort.InferenceSession(str(tmp_path / "model.onnx"))
+    labels, proba = session.run(None, {session.get_inputs()[0].name: X})
+    np.testing.assert_array_equal(labels, model.predict(X))
+    np.testing.assert_allclose(proba, model.predict_proba(X), atol=1e-12)
+
+
+def test_onnx_without_skl2onnx_fails_before_training(tmp_path):
+    blocker = tmp_path / "blocker"
+    blocker.mkdir()
+    (blocker / "skl2onnx.py").write_text("raise ModuleNotFoundError(name='skl2onnx')")
+    proc = run("--onnx", "m.onnx", cwd=tmp_path, pythonpath=[blocker])
+    assert proc.returncode == 2
+    assert proc.stdout == ""  # nothing trained
+    assert proc.stderr.strip() == (
+        'skbpnn: error: --onnx: ONNX export needs skl2onnx: pip install "skbpnn[onnx]"'
+    )
