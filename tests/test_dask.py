@@ -80,7 +80,7 @@ def rel(a, b):
 )
 def test_dask_fit_equals_in_memory_fit(quiet_fit, da, client, data, case):
     X, y = data
-    kwargs = {"hidden_layer_sizes": (6,), "random_state": 0, "max_iter": 25}
+    kwargs = {"hidden_layer_sizes": (6,), "random_state": 0, "max_iter": 12}
     fit_kw = {}
     if case == "binary":
         y = (y == 1).astype(int)

@@ -85,7 +85,7 @@ def test_overlapping_fits_in_threads_restore_every_library(quiet_fit):
     order: once all have returned, every library has its count again."""
     before = blas_threads()
     rng = np.random.RandomState(0)
-    for _ in range(15):
+    for _ in range(6):
         kinds = rng.choice([small_fit, large_fit], size=3)
         barrier = threading.Barrier(len(kinds))
         errors = []
