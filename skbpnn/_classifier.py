@@ -320,19 +320,18 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         Y = Y.astype(X.dtype)
         w = _targets.sample_weights(sample_weight, self.class_weight, y, binarizer, X)
         if sp.issparse(X):
-            X = X.tocsr()  # row blocks and repeated rows are found row-wise
+            # Row blocks and repeated rows are read row-wise: CSC becomes CSR
+            # (slicing rows of a CSC matrix would copy it at every block).
+            X = X.tocsr()
             if not X.has_canonical_format:
                 X = X.copy()
                 X.sum_duplicates()
         rows, w = merge_repeated_rows(X, Y, w)
 
         def make_fun(layer_sizes, lambda_):
-            # A block gathered through rows is a copy of its rows of X and Y.
-            gathered = (
-                0
-                if rows is None
-                else Y.shape[1] + (0 if sp.issparse(X) else X.shape[1])
-            )
+            # Read through rows, a block's rows of Y are gathered into a
+            # buffer (those of X a 1 MiB piece at a time, see GatheredRows).
+            gathered = 0 if rows is None else Y.shape[1]
             block_rows = rows_per_block(layer_sizes, X.dtype, gathered)
             fun = _in_memory_fun(X, Y, w, rows, layer_sizes, lambda_, block_rows)
             return fun, min(block_rows, X.shape[0])
