@@ -18,7 +18,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from . import _targets, backprop
+from . import _array_api, _targets, backprop
 from ._data import TrainingData, is_dask_collection, merge_repeated_rows, rows_per_block
 from ._evaluation import Workspace, data_cost_and_gradient, regularize
 from ._lbfgs import TrainingInterruptedWarning, run_lbfgs
@@ -273,6 +273,7 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.classifier_tags.multi_label = True
         tags.input_tags.sparse = True
+        tags.array_api_support = True
         return tags
 
     # Views of theta_, derived on access so that the weights live (and are
@@ -282,6 +283,8 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         """``Theta_l`` matrices, views of ``theta_``."""
         if not hasattr(self, "theta_"):
             raise AttributeError("'thetas_' is available after fit.")
+        if _array_api.is_fitted_in_namespace(self):
+            return _array_api.roll(self.theta_, self.layer_sizes_)
         return backprop.roll(self.theta_, self.layer_sizes_)
 
     @property
@@ -307,6 +310,8 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
 
     def _training_data(self, X, y, sample_weight, reset):
         """Validate arrays ``X``, ``y`` and the weights: the in-memory fit's data."""
+        if _array_api.namespace(X) is not None:
+            return _array_api.training_data(self, X, y, sample_weight, reset)
         X, y = validate_data(
             self,
             X,
@@ -370,7 +375,7 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
             _targets.check_same_classes(self._binarizer, data.binarizer)
         layer_sizes = (data.n_features, *hidden, data.n_outputs)
         if continuing and tuple(self.layer_sizes_) == layer_sizes:
-            theta0 = np.array(self.theta_, dtype=np.float64)
+            theta0 = _array_api.host_float64(self.theta_)
         else:
             theta0 = backprop.init_weights(
                 layer_sizes, self.epsilon_init, self.random_state
@@ -406,7 +411,11 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
 
         self._binarizer = data.binarizer
         self.classes_ = data.binarizer.classes_
-        self.theta_ = result.theta
+        self.theta_ = (
+            result.theta
+            if data.fitted_theta is None
+            else data.fitted_theta(result.theta)
+        )
         self.layer_sizes_ = layer_sizes
         self.n_layers_ = len(layer_sizes)
         self.n_outputs_ = layer_sizes[-1]
@@ -458,6 +467,8 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         """
         if is_dask_collection(X):
             return _dask_module().predict(self, X, "decision_function")
+        if _array_api.uses_namespace(self, X):
+            return _array_api.predict(self, X, "decision_function")
         z = self._decision(X)
         return z.ravel() if self.n_outputs_ == 1 else z
 
@@ -475,6 +486,8 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         """
         if is_dask_collection(X):
             return _dask_module().predict(self, X, "predict")
+        if _array_api.uses_namespace(self, X):
+            return _array_api.predict(self, X, "predict")
         z = self._decision(X)
         if self._binarizer.y_type_ == "multilabel-indicator":
             return (z > 0).astype(self._binarizer.classes_.dtype)
@@ -496,6 +509,8 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         """
         if is_dask_collection(X):
             return _dask_module().predict(self, X, "predict_log_proba")
+        if _array_api.uses_namespace(self, X):
+            return _array_api.predict(self, X, "predict_log_proba")
         return self._log_proba(self._decision(X))
 
     def _log_proba(self, z):
@@ -524,6 +539,8 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         """
         if is_dask_collection(X):
             return _dask_module().predict(self, X, "predict_proba")
+        if _array_api.uses_namespace(self, X):
+            return _array_api.predict(self, X, "predict_proba")
         z = self._decision(X)
         if self._binarizer.y_type_ == "multilabel-indicator":
             h = expit(z, out=z)
