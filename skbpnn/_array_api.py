@@ -33,7 +33,6 @@ fit up to rounding, not bitwise.
 
 import numpy as np
 from sklearn import get_config
-from sklearn.externals.array_api_compat import array_namespace
 from sklearn.utils._array_api import get_namespace, get_namespace_and_device
 from sklearn.utils.validation import (
     check_array,
@@ -47,6 +46,15 @@ from ._data import TrainingData, rows_per_block
 from ._evaluation import regularize
 
 _NUMPY_NAMES = ("numpy", "array_api_compat.numpy", "numpy.array_api")
+
+
+def array_namespace(a):
+    """The namespace of array ``a``, whatever the dispatch setting."""
+    try:  # scikit-learn >= 1.7 vendors array-api-compat
+        from sklearn.externals.array_api_compat import array_namespace
+    except ImportError:  # scikit-learn 1.6 needs it installed for dispatch
+        from array_api_compat import array_namespace
+    return array_namespace(a)
 
 
 def _is_numpy(xp):
