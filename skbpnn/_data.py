@@ -59,8 +59,9 @@ class TrainingData:
     ``(fun, product_rows)``: ``fun(theta) -> (J, grad)`` with a float64
     ``grad`` for L-BFGS, and the number of rows in the largest matrix
     product of an evaluation run in this process, for the BLAS thread policy
-    (None where the evaluations run elsewhere: on Dask workers, or in an
-    array API namespace other than numpy). ``fitted_theta``, when given, maps
+    (None where the evaluations run elsewhere, on Dask workers; 0 where
+    they run in another array library, so that the host's BLAS, left with
+    L-BFGS-B's vector work, gets one thread). ``fitted_theta``, when given, maps
     L-BFGS's float64 numpy ``theta`` to the fitted ``theta_`` (the array API
     path keeps it in ``X``'s namespace and on its device).
     """
