@@ -126,7 +126,9 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         ``(s_1, ..., s_L)``: inputs, hidden layers, output units ``K``.
     theta_ : ndarray of shape (n_params,)
         The unrolled weights, column-major per layer: the one array that owns
-        them. The attributes below are views of it.
+        them. The attributes below are views of it. For an array API input
+        under ``array_api_dispatch``, an array of ``X``'s namespace on its
+        device.
     thetas_ : list of ndarray
         ``Theta_l`` of shape ``(s_{l+1}, s_l + 1)``, column 0 the bias.
     coefs_ : list of ndarray
@@ -181,6 +183,16 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
     the last completed iteration (with ``n_iter_`` and ``loss_curve_`` up to
     it), warns with :class:`TrainingInterruptedWarning` and returns, so the
     minutes already spent are not lost. A second Ctrl-C interrupts as usual.
+
+    Array API inputs (PyTorch tensors, CuPy arrays, ...) are fitted and
+    predicted in their own namespace and on their own device when
+    ``sklearn.set_config(array_api_dispatch=True)`` is on (scipy >= 1.14 with
+    ``SCIPY_ARRAY_API=1``): each evaluation runs on ``X``'s device, L-BFGS-B
+    on the host; ``theta_`` and its views, and the predictions, are then
+    arrays of ``X``'s namespace on its device (float64, or float32 on a
+    device without float64), and ``classes_`` stays numpy. Repeated rows are
+    not merged there. The "GPU and other array libraries" page has the
+    details.
 
     Float32 data is computed in float32 in every evaluation, while L-BFGS and
     ``theta_`` stay float64. Evaluations run over row blocks sized by
