@@ -18,7 +18,7 @@ from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from . import _targets, backprop
+from . import _array_api, _targets, backprop
 from ._data import TrainingData, is_dask_collection, merge_repeated_rows, rows_per_block
 from ._evaluation import Workspace, data_cost_and_gradient, regularize
 from ._lbfgs import TrainingInterruptedWarning, run_lbfgs
@@ -126,7 +126,9 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         ``(s_1, ..., s_L)``: inputs, hidden layers, output units ``K``.
     theta_ : ndarray of shape (n_params,)
         The unrolled weights, column-major per layer: the one array that owns
-        them. The attributes below are views of it.
+        them. The attributes below are views of it. For an array API input
+        under ``array_api_dispatch``, an array of ``X``'s namespace on its
+        device.
     thetas_ : list of ndarray
         ``Theta_l`` of shape ``(s_{l+1}, s_l + 1)``, column 0 the bias.
     coefs_ : list of ndarray
@@ -181,6 +183,16 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
     the last completed iteration (with ``n_iter_`` and ``loss_curve_`` up to
     it), warns with :class:`TrainingInterruptedWarning` and returns, so the
     minutes already spent are not lost. A second Ctrl-C interrupts as usual.
+
+    Array API inputs (PyTorch tensors, CuPy arrays, ...) are fitted and
+    predicted in their own namespace and on their own device when
+    ``sklearn.set_config(array_api_dispatch=True)`` is on (scipy >= 1.14 with
+    ``SCIPY_ARRAY_API=1``): each evaluation runs on ``X``'s device, L-BFGS-B
+    on the host; ``theta_`` and its views, and the predictions, are then
+    arrays of ``X``'s namespace on its device (float64, or float32 on a
+    device without float64), and ``classes_`` stays numpy. Repeated rows are
+    not merged there. The "GPU and other array libraries" page has the
+    details.
 
     Float32 data is computed in float32 in every evaluation, while L-BFGS and
     ``theta_`` stay float64. Evaluations run over row blocks sized by
@@ -273,6 +285,7 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         tags = super().__sklearn_tags__()
         tags.classifier_tags.multi_label = True
         tags.input_tags.sparse = True
+        tags.array_api_support = True
         return tags
 
     # Views of theta_, derived on access so that the weights live (and are
@@ -282,6 +295,8 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         """``Theta_l`` matrices, views of ``theta_``."""
         if not hasattr(self, "theta_"):
             raise AttributeError("'thetas_' is available after fit.")
+        if _array_api.is_fitted_in_namespace(self):
+            return _array_api.roll(self.theta_, self.layer_sizes_)
         return backprop.roll(self.theta_, self.layer_sizes_)
 
     @property
@@ -307,6 +322,8 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
 
     def _training_data(self, X, y, sample_weight, reset):
         """Validate arrays ``X``, ``y`` and the weights: the in-memory fit's data."""
+        if _array_api.namespace(X) is not None:
+            return _array_api.training_data(self, X, y, sample_weight, reset)
         X, y = validate_data(
             self,
             X,
@@ -369,7 +386,7 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
             _targets.check_same_classes(self._binarizer, data.binarizer)
         layer_sizes = (data.n_features, *hidden, data.n_outputs)
         if continuing and tuple(self.layer_sizes_) == layer_sizes:
-            theta0 = np.array(self.theta_, dtype=np.float64)
+            theta0 = _array_api.host_float64(self.theta_)
         else:
             theta0 = backprop.init_weights(
                 layer_sizes, self.epsilon_init, self.random_state
@@ -405,7 +422,11 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
 
         self._binarizer = data.binarizer
         self.classes_ = data.binarizer.classes_
-        self.theta_ = result.theta
+        self.theta_ = (
+            result.theta
+            if data.fitted_theta is None
+            else data.fitted_theta(result.theta)
+        )
         self.layer_sizes_ = layer_sizes
         self.n_layers_ = len(layer_sizes)
         self.n_outputs_ = layer_sizes[-1]
@@ -457,6 +478,8 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         """
         if is_dask_collection(X):
             return _dask_module().predict(self, X, "decision_function")
+        if _array_api.uses_namespace(self, X):
+            return _array_api.predict(self, X, "decision_function")
         z = self._decision(X)
         return z.ravel() if self.n_outputs_ == 1 else z
 
@@ -474,6 +497,8 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         """
         if is_dask_collection(X):
             return _dask_module().predict(self, X, "predict")
+        if _array_api.uses_namespace(self, X):
+            return _array_api.predict(self, X, "predict")
         z = self._decision(X)
         if self._binarizer.y_type_ == "multilabel-indicator":
             return (z > 0).astype(self._binarizer.classes_.dtype)
@@ -495,6 +520,8 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         """
         if is_dask_collection(X):
             return _dask_module().predict(self, X, "predict_log_proba")
+        if _array_api.uses_namespace(self, X):
+            return _array_api.predict(self, X, "predict_log_proba")
         return self._log_proba(self._decision(X))
 
     def _log_proba(self, z):
@@ -523,6 +550,8 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         """
         if is_dask_collection(X):
             return _dask_module().predict(self, X, "predict_proba")
+        if _array_api.uses_namespace(self, X):
+            return _array_api.predict(self, X, "predict_proba")
         z = self._decision(X)
         if self._binarizer.y_type_ == "multilabel-indicator":
             h = expit(z, out=z)

@@ -59,13 +59,18 @@ class TrainingData:
     ``(fun, product_rows)``: ``fun(theta) -> (J, grad)`` with a float64
     ``grad`` for L-BFGS, and the number of rows in the largest matrix
     product of an evaluation run in this process, for the BLAS thread policy
-    (None where the evaluations run elsewhere, on Dask workers).
+    (None where the evaluations run elsewhere, on Dask workers; 0 where
+    they run in another array library, so that the host's BLAS, left with
+    L-BFGS-B's vector work, gets one thread). ``fitted_theta``, when given, maps
+    L-BFGS's float64 numpy ``theta`` to the fitted ``theta_`` (the array API
+    path keeps it in ``X``'s namespace and on its device).
     """
 
     binarizer: object
     n_features: int
     n_outputs: int
     make_fun: Callable
+    fitted_theta: Callable | None = None
 
 
 # The most the scratch of one block of fingerprinted rows holds: it stays in
