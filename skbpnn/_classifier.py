@@ -201,7 +201,8 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
     Identical ``(x, y)`` rows are merged into one row carrying the summed
     weight, and zero-weight rows are dropped, so that integer weights and
     repeated rows give bitwise the same fit. ``X`` is never copied for it:
-    the fit reads the distinct rows through an index, a block at a time.
+    the fit reads the distinct rows through an index, a 1 MiB piece at a
+    time.
 
     BLAS threads during ``fit``: a network whose matrix products are all
     small (under 2e7 multiply-adds) runs on one BLAS thread, where a second

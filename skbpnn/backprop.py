@@ -159,15 +159,21 @@ def roll(theta, layer_sizes):
     >>> np.shares_memory(roll(theta, (2, 2, 1))[1], theta)
     True
     """
+    theta, shapes = _check_theta(theta, layer_sizes)
+    return roll_views(theta, shapes)
+
+
+def _check_theta(theta, layer_sizes):
+    """``theta`` as an array and the layers' shapes, or a ValueError."""
     shapes = layer_shapes(layer_sizes)
     theta = np.asarray(theta)
     n_params = sum(r * c for r, c in shapes)
-    if theta.ndim != 1 or theta.shape[0] != n_params:
+    if theta.shape != (n_params,):
         raise ValueError(
             f"theta must be a 1-D vector of {n_params} parameters for "
             f"layer_sizes={tuple(layer_sizes)}, got shape {theta.shape}."
         )
-    return roll_views(theta, shapes)
+    return theta, shapes
 
 
 def sigmoid(z):
@@ -447,13 +453,7 @@ def cost_and_gradient(
         raise ValueError(
             f"workspace must be a skbpnn.backprop.Workspace, got {workspace!r}."
         )
-    shapes = layer_shapes(sizes)
-    n_params = sum(r * c for r, c in shapes)
-    if theta.shape != (n_params,):
-        raise ValueError(
-            f"theta must be a 1-D vector of {n_params} parameters for "
-            f"layer_sizes={sizes}, got shape {theta.shape}."
-        )
+    theta, shapes = _check_theta(theta, sizes)
     data_cost, grad = data_cost_and_gradient(
         theta, X, Y, shapes, w, int(block_rows), workspace
     )
