@@ -376,7 +376,7 @@ def make_fun(X, Y, w, sw_sum, layer_sizes, lambda_, device):
     sum_dtype = xp.float64 if has_float64(xp, device) else xp.float32
 
     def fun(theta):
-        theta_h = theta.astype(dtype)
+        theta_h = theta.astype(dtype, copy=False)
         theta_d = xp.asarray(theta_h, device=device)  # the one copy to the device
         data_cost, grad = data_cost_and_gradient(
             theta_d, X, Y, w, shapes, block_rows, ops, sum_dtype

@@ -43,7 +43,7 @@ def _in_memory_fun(X, Y, w, rows, layer_sizes, lambda_, block_rows):
     dtype = X.dtype
 
     def fun(theta):
-        theta_d = theta.astype(dtype)
+        theta_d = theta.astype(dtype, copy=False)
         data_cost, grad = data_cost_and_gradient(
             theta_d, X, Y, shapes, w, block_rows, workspace, rows
         )

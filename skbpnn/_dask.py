@@ -142,7 +142,7 @@ def _chunk_sums(X, y, w=None, *, theta, classes, shapes, block_rows):
     dtype = X.dtype
     Y = _binarize(y[:, 0], classes, dtype)
     data_cost, grad = data_cost_and_gradient(
-        theta.astype(dtype),
+        theta.astype(dtype, copy=False),
         X,
         Y,
         shapes,
@@ -233,7 +233,7 @@ def training_data(est, X, y, sample_weight, reset):
                 dtype=np.float64,
             )
             total = parts.sum(axis=0).compute()
-            theta_d = theta.astype(dtype)
+            theta_d = theta.astype(dtype, copy=False)
             J, grad = regularize(
                 theta_d,
                 float(total[0]),
