@@ -50,6 +50,18 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{message} (see skbpnn --help)")
 
 
+def _lambda_value(text):
+    """``--lambda``'s value: a number, or the word ``evidence``."""
+    if text.strip().lower() == "evidence":
+        return "evidence"
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected a number or 'evidence', got {text!r}"
+        ) from None
+
+
 def _parser():
     parser = _Parser(
         prog="skbpnn",
@@ -71,10 +83,11 @@ def _parser():
     parser.add_argument(
         "--lambda",
         dest="lambda_",
-        type=float,
+        type=_lambda_value,
         default=1.0,
         metavar="L",
-        help="regularization strength lambda_ (default: 1.0)",
+        help="regularization strength lambda_, or 'evidence' to choose it from "
+        "the training data by the Bayesian evidence (default: 1.0)",
     )
     parser.add_argument(
         "--max-iter",
@@ -579,6 +592,10 @@ _STOPS = {
 }
 
 
+def _lambda_text(lambda_):
+    return lambda_ if isinstance(lambda_, str) else f"{lambda_:g}"
+
+
 def run(args, clf):
     """Load, check, train and report; ``clf`` comes from `_check_args`."""
     from sklearn.base import clone
@@ -607,7 +624,7 @@ def run(args, clf):
     print(
         f"skbpnn {__version__}: {name}, {X.shape[0]} samples, {X.shape[1]} "
         f"features, {len(classes)} classes; standardized; network {layers}, "
-        f"lambda_={args.lambda_:g}, max_iter={args.max_iter}"
+        f"lambda_={_lambda_text(args.lambda_)}, max_iter={args.max_iter}"
     )
     for note in notes:
         print(note)
@@ -626,6 +643,12 @@ def run(args, clf):
         f"fit: {clf.n_iter_} L-BFGS iterations in {fit_time:.2f} s, "
         f"final cost {clf.loss_:.6f}{_STOPS[clf.stop_reason_]}"
     )
+    if args.lambda_ == "evidence":
+        print(
+            f"chosen by the evidence: lambda_={clf.fitted_lambda_:.6g}, "
+            f"gamma={clf.n_effective_params_:.6g} (well-determined parameters, "
+            f"of {clf.theta_.size}), log evidence {clf.log_evidence_:.6g}"
+        )
     print(f"held-out accuracy: {model.score(X_test, y_test):.4f}")
 
     if args.cv:
@@ -639,11 +662,11 @@ def run(args, clf):
             f"+/- {scores.std():.4f} ({time.perf_counter() - start:.1f} s)"
         )
 
-    layer_sizes, diff, _ = _gradient_check(args.lambda_, args.seed)
+    layer_sizes, diff, _ = _gradient_check(clf.fitted_lambda_, args.seed)
     verdict = "backprop agrees" if diff < 1e-9 else "CHECK FAILED: above 1e-9"
     print(
         f"gradient check, {'-'.join(map(str, layer_sizes))} network, "
-        f"lambda_={args.lambda_:g}: relative difference {diff:.2e} ({verdict})"
+        f"lambda_={clf.fitted_lambda_:g}: relative difference {diff:.2e} ({verdict})"
     )
     print(f"fit time: {fit_time:.2f} s")
 

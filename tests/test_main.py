@@ -266,6 +266,10 @@ MORE_ERRORS = {
         ["--lambda", "inf"],
         "--lambda must be a float in the range [0.0, inf)",
     ),
+    "lambda-misspelt": (
+        ["--lambda", "evidance"],
+        "argument --lambda: expected a number or 'evidence', got 'evidance'",
+    ),
     "max-iter-zero": (
         ["--max-iter", "0"],
         "--max-iter must be an int in the range [1, inf)",
@@ -426,6 +430,29 @@ def test_hidden_and_lambda_options(call):
     status, stdout, stderr = call("--hidden", *QUICK, "--cv", "0")
     assert status == 0, stderr
     assert "network 64-10 (no hidden layer)" in stdout
+
+
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_lambda_evidence_prints_the_lambda_and_gamma_found(call):
+    args = ("--lambda", "evidence", "--hidden", "5", "--max-iter", "40", "--cv", "0")
+    status, stdout, stderr = call(*args, "--quiet")
+    assert status == 0, stderr
+    assert "network 64-5-10, lambda_=evidence" in stdout
+    # The same pipeline on the same split, fitted here.
+    X, y = load_digits(return_X_y=True)
+    X_train, _, y_train, _ = train_test_split(
+        X, y, test_size=0.25, stratify=y, random_state=0
+    )
+    clf = BackpropClassifier((5,), lambda_="evidence", max_iter=40, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        make_pipeline(StandardScaler(), clf).fit(X_train, y_train)
+    (line,) = [s for s in stdout.splitlines() if s.startswith("chosen by the evidence")]
+    printed = dict(re.findall(r"(lambda_|gamma)=([0-9.e+-]+)", line))
+    assert float(printed["lambda_"]) == pytest.approx(clf.fitted_lambda_, rel=1e-5)
+    assert float(printed["gamma"]) == pytest.approx(clf.n_effective_params_, rel=1e-5)
+    assert clf.fitted_lambda_ != 1.0  # found, not the default
+    assert f"lambda_={clf.fitted_lambda_:g}: relative difference" in stdout
 
 
 def test_plot_written_where_it_says(runs, folder):
