@@ -56,10 +56,10 @@ def _in_memory_fun(X, Y, w, rows, layer_sizes, lambda_, block_rows):
 
 
 _NO_EVIDENCE = (
-    "lambda_='evidence' and log_evidence need the training data in memory as a "
-    "numpy array or scipy sparse matrix: dask collections and array API inputs "
-    "(under array_api_dispatch) are not supported by the evidence. Fit them "
-    "with a numeric lambda_ (e.g. the fitted_lambda_ of a fit on a numpy "
+    "lambda_='evidence' and log_evidence need the training data in memory: "
+    "dask collections are not supported by the evidence (its Gauss-Newton "
+    "matrix is not computed chunk by chunk). Fit a dask collection with a "
+    "numeric lambda_ (e.g. the fitted_lambda_ of a fit on an in-memory "
     "sample), or pass numpy arrays."
 )
 
@@ -463,8 +463,10 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         if by_evidence:
             self.log_evidence_ = float(found.best.score)
             self.n_effective_params_ = float(found.best.evidence.gamma)
-            self.lambdas_ = np.array([p.lambda_ for p in found.points])
-            self.scores_ = np.array([p.score for p in found.points])
+            # Fitted arrays in X's namespace, as theta_ (array API inputs).
+            fitted = data.fitted_theta or np.asarray
+            self.lambdas_ = fitted(np.array([p.lambda_ for p in found.points]))
+            self.scores_ = fitted(np.array([p.score for p in found.points]))
 
         self._binarizer = data.binarizer
         self.classes_ = data.binarizer.classes_
@@ -480,6 +482,9 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         self.loss_ = result.loss
         self.loss_curve_ = result.loss_curve
         self.n_iter_ = result.n_iter
+        if by_evidence:
+            # Every refit's iterations (the kept one may need none).
+            self.n_iter_ = sum(p.result.n_iter for p in found.points)
         self.stop_reason_ = result.stop_reason
         return self
 
@@ -538,7 +543,7 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
             ``log_evidence_``.
         """
         check_is_fitted(self)
-        if is_dask_collection(X) or _array_api.is_fitted_in_namespace(self):
+        if is_dask_collection(X):
             raise ValueError(_NO_EVIDENCE)
         data = self._training_data(X, y, sample_weight, reset=False)
         if data.curvature is None:
@@ -551,7 +556,7 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
                 f"{self._binarizer.classes_}, got {data.binarizer.classes_}."
             )
         curvature = data.curvature(self.layer_sizes_)
-        theta = np.asarray(self.theta_, dtype=np.float64)
+        theta = _array_api.host_float64(self.theta_)
         evidence = _evidence.evidence_at(
             curvature,
             theta,
