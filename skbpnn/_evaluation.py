@@ -484,8 +484,12 @@ def gauss_newton_matrix_blocked(theta, X, shapes, w, block_rows, workspace, rows
                         target[:, i, :, i2] += R[:, k, :]
                         if l == l2 and i2 != i:
                             target[:, i2, :, i] += R[:, k, :].T
-    # Only the upper block triangle was summed: mirror it.
+    # Only the upper block triangle was summed: mirror it, and make the
+    # diagonal blocks exactly symmetric (their products round each way).
     for l in range(n_thetas):
+        diagonal = G[offsets[l] : offsets[l + 1], offsets[l] : offsets[l + 1]]
+        diagonal += diagonal.T.copy()
+        diagonal *= 0.5
         for l2 in range(l + 1, n_thetas):
             rows_l = slice(offsets[l], offsets[l + 1])
             rows_l2 = slice(offsets[l2], offsets[l2 + 1])

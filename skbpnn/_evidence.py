@@ -316,7 +316,9 @@ def search(
     points = []
 
     def evaluate(x, theta_start, need_gamma=False):
-        lambda_ = float(np.exp(x))
+        # The bounds exactly, where the search reaches them.
+        lambda_ = bounds[0] if x <= lo else bounds[1] if x >= hi else np.exp(x)
+        lambda_ = float(lambda_)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             result = fit_at(lambda_, theta_start)
@@ -389,7 +391,9 @@ def search(
                 break
             top = max(candidates, key=lambda p: p.score) if candidates else best
             if not better(top, best):
-                settled = True
+                # A maximum at a bound is the bound's, not the evidence's.
+                settled = log_lambda(best) not in (lo, hi)
+                outcome = "bracketed" if settled else "bound"
                 break
             best = top
             if log_lambda(best) in (lo, hi):
