@@ -9,16 +9,18 @@ path.
 """
 
 import contextlib
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
 import scipy.sparse as sp
 from scipy.special import expit, log_expit, logsumexp
 from sklearn.base import BaseEstimator, ClassifierMixin, _fit_context
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from . import _array_api, _targets, backprop
+from . import _array_api, _evidence, _targets, backprop
 from ._data import TrainingData, is_dask_collection, merge_repeated_rows, rows_per_block
 from ._evaluation import Workspace, data_cost_and_gradient, regularize
 from ._lbfgs import TrainingInterruptedWarning, run_lbfgs
@@ -51,6 +53,15 @@ def _in_memory_fun(X, Y, w, rows, layer_sizes, lambda_, block_rows):
         return J, grad.astype(np.float64, copy=False)
 
     return fun
+
+
+_NO_EVIDENCE = (
+    "lambda_='evidence' and log_evidence need the training data in memory: "
+    "dask collections are not supported by the evidence (its Gauss-Newton "
+    "matrix is not computed chunk by chunk). Fit a dask collection with a "
+    "numeric lambda_ (e.g. the fitted_lambda_ of a fit on an in-memory "
+    "sample), or pass numpy arrays."
+)
 
 
 # ClassifierMixin must come before BaseEstimator: with scikit-learn >= 1.6 the
@@ -238,7 +249,7 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
             "array-like",
             Interval(Integral, 1, None, closed="left"),
         ],
-        "lambda_": [Interval(Real, 0, None, closed="left")],
+        "lambda_": [Interval(Real, 0, None, closed="left"), StrOptions({"evidence"})],
         "epsilon_init": [None, Interval(Real, 0, None, closed="neither")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
@@ -354,7 +365,15 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
             fun = _in_memory_fun(X, Y, w, rows, layer_sizes, lambda_, block_rows)
             return fun, min(block_rows, X.shape[0])
 
-        return TrainingData(binarizer, X.shape[1], Y.shape[1], make_fun)
+        def curvature(layer_sizes):
+            gathered = 0 if rows is None else Y.shape[1]
+            block_rows = rows_per_block(layer_sizes, X.dtype, gathered)
+            shapes = backprop.layer_shapes(layer_sizes)
+            return _evidence.DataCurvature(X, Y, w, rows, shapes, block_rows)
+
+        return TrainingData(
+            binarizer, X.shape[1], Y.shape[1], make_fun, curvature=curvature
+        )
 
     @_fit_context(prefer_skip_nested_validation=True)
     def fit(self, X, y, sample_weight=None):
@@ -392,23 +411,40 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
             theta0 = backprop.init_weights(
                 layer_sizes, self.epsilon_init, self.random_state
             )
-        fun, product_rows = data.make_fun(layer_sizes, self.lambda_)
+        by_evidence = isinstance(self.lambda_, str)
+        if by_evidence and data.curvature is None:
+            raise ValueError(_NO_EVIDENCE)
+        lambda_ = 1.0 if by_evidence else self.lambda_
+        if by_evidence and continuing and hasattr(self, "fitted_lambda_"):
+            lambda_ = self.fitted_lambda_  # the search starts where it ended
+        fun, product_rows = data.make_fun(layer_sizes, lambda_)
         limits = (
             contextlib.nullcontext()
             if product_rows is None
             else fit_thread_limits(layer_sizes, product_rows)
         )
-        with limits:
-            result = run_lbfgs(
+
+        def fit_at(lambda_, theta_start, fun=None):
+            if fun is None:
+                fun = data.make_fun(layer_sizes, lambda_)[0]
+            return run_lbfgs(
                 fun,
-                theta0,
+                theta_start,
                 max_iter=self.max_iter,
                 max_fun=self.max_fun,
                 tol=self.tol,
                 verbose=self.verbose,
                 callback=self.callback,
-                stacklevel=4,  # run_lbfgs, fit, _fit_context's wrapper, the user
+                # run_lbfgs, fit_at, fit, _fit_context's wrapper, the user
+                stacklevel=5,
             )
+
+        with limits:
+            if by_evidence:
+                found = self._search_lambda(data, layer_sizes, fit_at, theta0, lambda_)
+                result, lambda_ = found.best.result, found.best.lambda_
+            else:
+                result = fit_at(lambda_, theta0, fun)
         if (
             not np.all(np.isfinite(result.theta))
             or not np.isfinite(result.loss)
@@ -418,8 +454,19 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
             raise ValueError(
                 "L-BFGS produced non-finite weights or cost: the input features "
                 "are too large (scale them, e.g. with StandardScaler) or "
-                f"lambda_={self.lambda_!r} is too large."
+                f"lambda_={lambda_!r} is too large."
             )
+        for name in ("log_evidence_", "n_effective_params_", "lambdas_", "scores_"):
+            if hasattr(self, name):
+                delattr(self, name)  # from an earlier fit by the evidence
+        self.fitted_lambda_ = float(lambda_)
+        if by_evidence:
+            self.log_evidence_ = float(found.best.score)
+            self.n_effective_params_ = float(found.best.evidence.gamma)
+            # Fitted arrays in X's namespace, as theta_ (array API inputs).
+            fitted = data.fitted_theta or np.asarray
+            self.lambdas_ = fitted(np.array([p.lambda_ for p in found.points]))
+            self.scores_ = fitted(np.array([p.score for p in found.points]))
 
         self._binarizer = data.binarizer
         self.classes_ = data.binarizer.classes_
@@ -435,8 +482,90 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         self.loss_ = result.loss
         self.loss_curve_ = result.loss_curve
         self.n_iter_ = result.n_iter
+        if by_evidence:
+            # Every refit's iterations (the kept one may need none).
+            self.n_iter_ = sum(p.result.n_iter for p in found.points)
         self.stop_reason_ = result.stop_reason
         return self
+
+    def _search_lambda(self, data, layer_sizes, fit_at, theta0, lambda0):
+        """Run :func:`_evidence.search`; re-emit the kept refit's warnings."""
+        curvature = data.curvature(layer_sizes)
+        method = _evidence.choose_method(theta0.size)
+        seed = _evidence.seed_from(self.random_state)
+
+        def evidence(theta, lambda_, need_gamma):
+            return _evidence.evidence_at(
+                curvature,
+                theta,
+                lambda_,
+                need_gamma=need_gamma,
+                method=method,
+                seed=seed,
+            )
+
+        mask = _evidence.weight_mask(curvature.shapes)
+        found = _evidence.search(fit_at, evidence, theta0, lambda0, mask)
+        # The warnings of the refits along the way are the search's business;
+        # those of the fit kept are the user's, as for a fixed lambda_.
+        for caught in found.best.caught:
+            warnings.warn(caught.message, caught.category, stacklevel=4)
+        if found.message is not None:
+            warnings.warn(found.message, ConvergenceWarning, stacklevel=4)
+        return found
+
+    def log_evidence(self, X, y, sample_weight=None):
+        """The log evidence of the fitted weights, with (X, y) as training data.
+
+        MacKay's evidence ``log p(D | lambda_)`` under the Laplace
+        approximation around ``theta_`` (taken as the posterior mode) with
+        ``lambda_ = fitted_lambda_``: the quantity ``lambda_="evidence"``
+        maximizes, for any fitted model and without refitting, so that
+        models (hidden layer sizes, ``lambda_``) fitted to the same data can
+        be compared. Exact (``G`` formed, Cholesky) up to 4000 parameters,
+        a stochastic Lanczos estimate seeded by ``random_state`` above; see
+        the User guide. ``class_weight`` applies as in ``fit``.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The training data of the fit (numpy or scipy sparse).
+        y : array-like of shape (n_samples,) or (n_samples, n_labels)
+            Its targets, with the fit's classes.
+        sample_weight : array-like of shape (n_samples,), default=None
+            The fit's sample weights.
+
+        Returns
+        -------
+        log_evidence : float
+            In nats; ``-inf`` for ``fitted_lambda_ = 0`` (an improper prior).
+            With the fit's own data after ``lambda_="evidence"``, equal to
+            ``log_evidence_``.
+        """
+        check_is_fitted(self)
+        if is_dask_collection(X):
+            raise ValueError(_NO_EVIDENCE)
+        data = self._training_data(X, y, sample_weight, reset=False)
+        if data.curvature is None:
+            raise ValueError(_NO_EVIDENCE)
+        if data.binarizer.y_type_ != self._binarizer.y_type_ or not np.array_equal(
+            data.binarizer.classes_, self._binarizer.classes_
+        ):
+            raise ValueError(
+                "log_evidence needs y with the classes of the fit: "
+                f"{self._binarizer.classes_}, got {data.binarizer.classes_}."
+            )
+        curvature = data.curvature(self.layer_sizes_)
+        theta = _array_api.host_float64(self.theta_)
+        evidence = _evidence.evidence_at(
+            curvature,
+            theta,
+            self.fitted_lambda_,
+            need_gamma=False,
+            method=_evidence.choose_method(theta.size),
+            seed=_evidence.seed_from(self.random_state),
+        )
+        return float(evidence.log_evidence)
 
     def _decision(self, X):
         """Output-layer ``z`` of shape (n_samples, K), in row blocks."""

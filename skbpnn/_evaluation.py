@@ -389,3 +389,109 @@ def block_cost_and_gradient(thetas, X, Y, w, grad_thetas, workspace):
         delta_prev *= a_prev
         delta = delta_prev
     return data_cost
+
+
+# The most the scratch of one block of a Gauss-Newton matrix holds (the
+# Jacobians U^(l) and the per-row factors C of one pair of layers).
+GAUSS_NEWTON_BLOCK_BYTES = 32 * 2**20
+
+
+def gauss_newton_rows(shapes):
+    """Rows per block of :func:`gauss_newton_matrix_blocked`, by its scratch."""
+    K = shapes[-1][0]
+    sizes = [s_next for s_next, _ in shapes]
+    per_row = sum(K * s for s in sizes) + sum(c for _, c in shapes)
+    # C of one pair of layers, and one unit's factor F of the largest layer.
+    per_row += max(s * t for s in sizes for t in sizes)
+    per_row += max(s * c for s, c in shapes)
+    return max(16, GAUSS_NEWTON_BLOCK_BYTES // (8 * per_row))
+
+
+def gauss_newton_matrix_blocked(theta, X, shapes, w, block_rows, workspace, rows=None):
+    """The generalized Gauss-Newton matrix ``G``, float64, in row blocks.
+
+    ``G = sum_n w_n J_n^T diag(h_n (1 - h_n)) J_n`` with ``J_n`` the
+    ``(K, P)`` Jacobian of the output layer's ``z^(L)`` for row ``n``
+    with respect to ``theta``. It is never formed from ``J_n``: for the
+    weights of layer ``l`` the Jacobian is a Kronecker product,
+    ``dz^(L)/dTheta^(l)[i, j] = U^(l)[k, i] abar^(l)[j]``, with ``U^(l)``
+    the ``(K, s_{l+1})`` Jacobian of ``z^(L)`` with respect to ``z^(l+1)``
+    and ``abar^(l) = [1, a^(l)]``. So the block of layers ``(l, l')`` is
+    ``sum_n C_n (x) abar^(l) abar^(l')^T`` with
+    ``C_n = U^(l)^T diag(D_n) U^(l')``: ``m P^2`` multiply-adds in all,
+    ``K`` times fewer than ``J^T D J``. The sum over rows runs as one
+    ``(s_l + 1) x rows x s_{l'+1} (s_l' + 1)`` product per unit of layer
+    ``l + 1`` (``block_rows`` rows at a time); only the upper triangle is
+    computed and entries of ``C`` that are zero in every row (the output
+    layer's ``U`` is the identity) are skipped.
+
+    Arguments as :func:`data_cost_and_gradient` (``theta`` of any float
+    dtype; the matrix is computed in float64 whatever the data's dtype).
+    Returns a new ``(P, P)`` float64 array.
+    """
+    theta = np.asarray(theta, dtype=np.float64)
+    thetas = roll_views(theta, shapes)
+    offsets = np.cumsum([0] + [r * c for r, c in shapes])
+    n_params = int(offsets[-1])
+    G = np.zeros((n_params, n_params))
+    m = X.shape[0] if rows is None else rows.shape[0]
+    n_thetas = len(thetas)
+    for start in range(0, m, max(1, block_rows)):
+        stop = min(start + block_rows, m)
+        index = slice(start, stop) if rows is None else rows[start:stop]
+        X_block = X[index]
+        if is_sparse(X_block):
+            X_block = X_block.toarray()
+        X_block = np.asarray(X_block, dtype=np.float64)
+        activations = forward(thetas, X_block, np.float64)
+        h = expit(activations[-1])
+        D = h * (1 - h)  # the sigmoid's curvature at each output
+        if w is not None:
+            D *= np.asarray(w[start:stop], dtype=np.float64)[:, None]
+        mb, K = h.shape
+        # U^(l) = dz^(L)/dz^(l+1), one (K, s_{l+1}) matrix per row, from the top:
+        # U^(L-1) = I, U^(l) = U^(l+1) Theta^(l+1)[:, 1:] .* g'(z^(l+1)).
+        U = [None] * n_thetas
+        U[-1] = np.broadcast_to(np.eye(K), (mb, K, K))
+        for l in range(n_thetas - 2, -1, -1):
+            a = activations[l + 1]
+            U[l] = (U[l + 1] @ thetas[l + 1][:, 1:]) * (a * (1 - a))[:, None, :]
+        abar = [np.hstack([np.ones((mb, 1)), activations[l]]) for l in range(n_thetas)]
+        for l in range(n_thetas):
+            s, c = shapes[l]
+            DU = D[:, :, None] * U[l]
+            for l2 in range(l, n_thetas):
+                s2, c2 = shapes[l2]
+                # C_n[i, i'] = sum_k D_nk U_n[k, i] U'_n[k, i'], as (rows, s s2)
+                C = np.matmul(DU.transpose(0, 2, 1), U[l2]).reshape(mb, s * s2)
+                used = np.any(C != 0, axis=0).reshape(s, s2)
+                target = G[offsets[l] : offsets[l + 1], offsets[l2] : offsets[l2 + 1]]
+                # G[(j, i), (j', i')] (column-major Theta: index j s + i)
+                target = target.reshape(c, s, c2, s2)
+                C = C.reshape(mb, s, s2)
+                for i in range(s):
+                    # One product per unit i of layer l + 1, for all its
+                    # partners i' at once (only i' >= i within one layer).
+                    cols = np.flatnonzero(used[i, i if l == l2 else 0 :])
+                    if l == l2:
+                        cols += i
+                    if cols.size == 0:
+                        continue
+                    F = C[:, i, cols][:, :, None] * abar[l2][:, None, :]
+                    R = abar[l].T @ F.reshape(mb, -1)
+                    R = R.reshape(c, cols.size, c2)
+                    for k, i2 in enumerate(cols):
+                        target[:, i, :, i2] += R[:, k, :]
+                        if l == l2 and i2 != i:
+                            target[:, i2, :, i] += R[:, k, :].T
+    # Only the upper block triangle was summed: mirror it, and make the
+    # diagonal blocks exactly symmetric (their products round each way).
+    for l in range(n_thetas):
+        diagonal = G[offsets[l] : offsets[l + 1], offsets[l] : offsets[l + 1]]
+        diagonal += diagonal.T.copy()
+        diagonal *= 0.5
+        for l2 in range(l + 1, n_thetas):
+            rows_l = slice(offsets[l], offsets[l + 1])
+            rows_l2 = slice(offsets[l2], offsets[l2 + 1])
+            G[rows_l2, rows_l] = G[rows_l, rows_l2].T
+    return G

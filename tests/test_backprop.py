@@ -397,3 +397,136 @@ def test_bad_arguments_give_value_errors():
         bp.cost(theta, X, Y, sizes, lambda_=-1.0)
     with pytest.raises(ValueError, match="no rows"):
         bp.cost(theta, X[:0], Y[:0], sizes)
+
+
+# --------------------------------------------------------------------------
+# The evidence terms: Gauss-Newton matrix, log evidence, gamma
+# --------------------------------------------------------------------------
+
+
+def fd_jacobian_of_z(theta, X, sizes, eps=1e-6):
+    """dz^(L)/dtheta by central differences: shape (m, K, n_params)."""
+
+    def z(t):
+        return bp.feedforward(t, X, sizes, return_z=True)
+
+    cols = [
+        (z(theta + eps * e) - z(theta - eps * e)) / (2 * eps)
+        for e in np.eye(theta.size)
+    ]
+    return np.stack(cols, axis=-1)
+
+
+def dense_gauss_newton(theta, X, sizes, w=None):
+    """sum_n w_n J_n^T diag(h (1 - h)) J_n from finite-difference Jacobians."""
+    J = fd_jacobian_of_z(theta, X, sizes)
+    h = bp.feedforward(theta, X, sizes)
+    D = h * (1 - h) * (1.0 if w is None else w[:, None])
+    return np.einsum("nkp,nk,nkq->pq", J, D, J)
+
+
+@pytest.mark.parametrize("sizes", [(3, 4, 3, 2), (3, 4, 1), (2, 3)])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_gauss_newton_matrix_matches_finite_difference_jacobians(sizes, weighted):
+    rng = np.random.RandomState(0)
+    X = rng.randn(7, sizes[0])
+    w = rng.rand(7) * 2 if weighted else None
+    theta = bp.init_weights(sizes, epsilon_init=2.0, random_state=1)
+    G = bp.gauss_newton_matrix(theta, X, sizes, sample_weight=w)
+    expected = dense_gauss_newton(theta, X, sizes, w)
+    assert_allclose(G, expected, rtol=1e-6, atol=1e-8 * np.abs(expected).max())
+    assert_array_equal(G, G.T)
+    # Sparse and float32 X: the same matrix (float32 up to its rounding).
+    G_sparse = bp.gauss_newton_matrix(theta, sp.csr_matrix(X), sizes, w)
+    assert_allclose(G_sparse, G, rtol=1e-12, atol=1e-12 * np.abs(G).max())
+    G32 = bp.gauss_newton_matrix(theta, X.astype(np.float32), sizes, w)
+    assert G32.dtype == np.float64
+    assert_allclose(G32, G, rtol=1e-5, atol=1e-6 * np.abs(G).max())
+
+
+def test_gauss_newton_matrix_is_the_logistic_regression_hessian():
+    # No hidden layer: z = Theta [1; x] is linear in theta, so G is the exact
+    # Hessian of E_D, X^T diag(h_k (1 - h_k)) X for each output k and zero
+    # between outputs.
+    rng = np.random.RandomState(1)
+    m, n, K = 30, 4, 3
+    X = rng.randn(m, n)
+    theta = rng.randn((n + 1) * K)
+    G = bp.gauss_newton_matrix(theta, X, (n, K))
+    Xbar = np.hstack([np.ones((m, 1)), X])
+    Theta = theta.reshape((K, n + 1), order="F")
+    h = 1 / (1 + np.exp(-Xbar @ Theta.T))
+    # theta index of Theta[k, j] is j K + k (column-major)
+    for k in range(K):
+        for k2 in range(K):
+            block = G[k::K, k2::K]
+            if k == k2:
+                expected = Xbar.T @ (Xbar * (h[:, k] * (1 - h[:, k]))[:, None])
+                assert_allclose(block, expected, rtol=1e-12)
+            else:
+                assert_array_equal(block, 0)
+    # ... and the numerical Hessian of E_D = m J (lambda_ = 0).
+    Y = (rng.rand(m, K) > 0.5).astype(float)
+
+    def grad(t):
+        return m * bp.cost_and_gradient(t, X, Y, (n, K))[1]
+
+    H = np.stack(
+        [
+            bp.numerical_gradient(lambda t, i=i: grad(t)[i], theta)
+            for i in range(theta.size)
+        ]
+    )
+    assert_allclose(G, H, rtol=1e-6, atol=1e-6)
+
+
+def test_weight_mask_marks_the_penalized_weights():
+    sizes = (3, 4, 2)
+    mask = bp.weight_mask(sizes)
+    assert mask.sum() == 3 * 4 + 4 * 2 and mask.size == 4 * 4 + 2 * 5
+    # The penalty lambda_/2 |w|^2 (times 1/m) of cost() is exactly over the mask.
+    theta = np.random.RandomState(0).randn(mask.size)
+    X, Y = np.zeros((1, 3)), np.zeros((1, 2))
+    penalty = bp.cost(theta, X, Y, sizes, 2.0) - bp.cost(theta, X, Y, sizes, 0.0)
+    assert_allclose(penalty, theta[mask] @ theta[mask])
+
+
+@pytest.mark.parametrize("sizes", [(3, 4, 2), (3, 1)])
+def test_log_evidence_matches_an_independent_dense_computation(sizes):
+    rng = np.random.RandomState(2)
+    m = 12
+    X = rng.randn(m, sizes[0])
+    Y = np.eye(max(sizes[-1], 2))[rng.randint(0, max(sizes[-1], 2), m)][:, : sizes[-1]]
+    w = rng.randint(1, 4, m).astype(float)
+    lambda_ = 0.7
+    theta = bp.init_weights(sizes, epsilon_init=1.0, random_state=0)
+    value, gamma = bp.log_evidence(
+        theta, X, Y, sizes, lambda_, w, return_n_effective_params=True
+    )
+    # MacKay's formula written out, from finite-difference Jacobians.
+    h = bp.feedforward(theta, X, sizes)
+    E_D = -np.sum(w[:, None] * (Y * np.log(h) + (1 - Y) * np.log(1 - h)))
+    mask = np.zeros(theta.size, bool)
+    start = 0
+    for s_next, cols in bp.layer_shapes(sizes):
+        mask[start + s_next : start + s_next * cols] = True
+        start += s_next * cols
+    k, b = mask.sum(), 1e-4
+    A = dense_gauss_newton(theta, X, sizes, w) + np.diag(np.where(mask, lambda_, b))
+    S = (
+        E_D
+        + lambda_ / 2 * theta[mask] @ theta[mask]
+        + b / 2 * theta[~mask] @ theta[~mask]
+    )
+    sign, logdet = np.linalg.slogdet(A)
+    expected = (
+        -S + k / 2 * np.log(lambda_) + (theta.size - k) / 2 * np.log(b) - logdet / 2
+    )
+    assert sign == 1
+    assert_allclose(value, expected, rtol=1e-9)
+    assert_allclose(
+        gamma, k - lambda_ * np.trace(np.linalg.solve(A, np.diag(mask))), rtol=1e-8
+    )
+    assert 0 < gamma < k
+    # lambda_ = 0 is an improper prior: -inf, not NaN.
+    assert bp.log_evidence(theta, X, Y, sizes, 0.0) == -np.inf
