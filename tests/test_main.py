@@ -434,16 +434,16 @@ def test_hidden_and_lambda_options(call):
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_lambda_evidence_prints_the_lambda_and_gamma_found(call):
-    args = ("--lambda", "evidence", "--hidden", "5", "--max-iter", "40", "--cv", "0")
+    args = ("--lambda", "evidence", "--hidden", "3", "--max-iter", "30", "--cv", "0")
     status, stdout, stderr = call(*args, "--quiet")
     assert status == 0, stderr
-    assert "network 64-5-10, lambda_=evidence" in stdout
+    assert "network 64-3-10, lambda_=evidence" in stdout
     # The same pipeline on the same split, fitted here.
     X, y = load_digits(return_X_y=True)
     X_train, _, y_train, _ = train_test_split(
         X, y, test_size=0.25, stratify=y, random_state=0
     )
-    clf = BackpropClassifier((5,), lambda_="evidence", max_iter=40, random_state=0)
+    clf = BackpropClassifier((3,), lambda_="evidence", max_iter=30, random_state=0)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         make_pipeline(StandardScaler(), clf).fit(X_train, y_train)
