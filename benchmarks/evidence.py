@@ -47,6 +47,7 @@ import warnings
 from pathlib import Path
 
 import numpy as np
+from scipy.special import expit
 from sklearn.datasets import (
     load_breast_cancer,
     load_digits,
@@ -101,7 +102,7 @@ def output_z(theta, X, sizes):
     for shape, offset in layout:
         Theta = theta[offset : offset + shape[0] * shape[1]].reshape(shape, order="F")
         z = a @ Theta[:, 1:].T + Theta[:, 0]
-        a = 1.0 / (1.0 + np.exp(-z))
+        a = expit(z)
     return z
 
 
@@ -142,7 +143,7 @@ def dense_evidence(theta, X, Y, sizes, lambda_, sample_weight=None, jacobian=Non
     m = X.shape[0]
     w = np.ones(m) if sample_weight is None else np.asarray(sample_weight, float)
     z = output_z(theta, X, sizes)
-    a = 1.0 / (1.0 + np.exp(-z))
+    a = expit(z)
     # E_D: the weighted cross-entropy, log(1 + e^z) - y z, finite for any z
     E_D = np.sum(w[:, None] * (np.logaddexp(0.0, z) - Y * z))
     _, M = parameter_layout(sizes)
