@@ -431,12 +431,22 @@ def gauss_newton_matrix_blocked(theta, X, shapes, w, block_rows, workspace, rows
     """
     theta = np.asarray(theta, dtype=np.float64)
     thetas = roll_views(theta, shapes)
+    if workspace is None:
+        workspace = Workspace()
     offsets = np.cumsum([0] + [r * c for r, c in shapes])
     n_params = int(offsets[-1])
-    G = np.zeros((n_params, n_params))
     m = X.shape[0] if rows is None else rows.shape[0]
     n_thetas = len(thetas)
-    for start in range(0, m, max(1, block_rows)):
+    pairs = [(l, l2) for l in range(n_thetas) for l2 in range(l, n_thetas)]
+    # Each block of layers summed in the layout [i, i', j, j'] (unit i of
+    # layer l + 1, column j of Theta^(l)), where a unit's products land in
+    # one contiguous slab; permuted into G once, at the end.
+    sums = {
+        (l, l2): np.zeros((shapes[l][0], shapes[l2][0], shapes[l][1], shapes[l2][1]))
+        for l, l2 in pairs
+    }
+    block_rows = max(1, block_rows)
+    for start in range(0, m, block_rows):
         stop = min(start + block_rows, m)
         index = slice(start, stop) if rows is None else rows[start:stop]
         X_block = X[index]
@@ -457,41 +467,44 @@ def gauss_newton_matrix_blocked(theta, X, shapes, w, block_rows, workspace, rows
             a = activations[l + 1]
             U[l] = (U[l + 1] @ thetas[l + 1][:, 1:]) * (a * (1 - a))[:, None, :]
         abar = [np.hstack([np.ones((mb, 1)), activations[l]]) for l in range(n_thetas)]
-        for l in range(n_thetas):
-            s, c = shapes[l]
-            DU = D[:, :, None] * U[l]
-            for l2 in range(l, n_thetas):
-                s2, c2 = shapes[l2]
-                # C_n[i, i'] = sum_k D_nk U_n[k, i] U'_n[k, i'], as (rows, s s2)
-                C = np.matmul(DU.transpose(0, 2, 1), U[l2]).reshape(mb, s * s2)
-                used = np.any(C != 0, axis=0).reshape(s, s2)
-                target = G[offsets[l] : offsets[l + 1], offsets[l2] : offsets[l2 + 1]]
-                # G[(j, i), (j', i')] (column-major Theta: index j s + i)
-                target = target.reshape(c, s, c2, s2)
-                C = C.reshape(mb, s, s2)
-                for i in range(s):
-                    # One product per unit i of layer l + 1, for all its
-                    # partners i' at once (only i' >= i within one layer).
-                    cols = np.flatnonzero(used[i, i if l == l2 else 0 :])
-                    if l == l2:
-                        cols += i
-                    if cols.size == 0:
-                        continue
-                    F = C[:, i, cols][:, :, None] * abar[l2][:, None, :]
-                    R = abar[l].T @ F.reshape(mb, -1)
-                    R = R.reshape(c, cols.size, c2)
-                    for k, i2 in enumerate(cols):
-                        target[:, i, :, i2] += R[:, k, :]
-                        if l == l2 and i2 != i:
-                            target[:, i2, :, i] += R[:, k, :].T
-    # Only the upper block triangle was summed: mirror it, and make the
-    # diagonal blocks exactly symmetric (their products round each way).
-    for l in range(n_thetas):
-        diagonal = G[offsets[l] : offsets[l + 1], offsets[l] : offsets[l + 1]]
-        diagonal += diagonal.T.copy()
-        diagonal *= 0.5
-        for l2 in range(l + 1, n_thetas):
-            rows_l = slice(offsets[l], offsets[l + 1])
-            rows_l2 = slice(offsets[l2], offsets[l2 + 1])
-            G[rows_l2, rows_l] = G[rows_l, rows_l2].T
+        for l, l2 in pairs:
+            (s, c), (s2, c2) = shapes[l], shapes[l2]
+            # C_n[i, i'] = sum_k D_nk U_n[k, i] U'_n[k, i'], shape (rows, s, s2)
+            C = np.matmul((D[:, :, None] * U[l]).transpose(0, 2, 1), U[l2])
+            used = np.any(C != 0, axis=0)
+            total = sums[l, l2]
+            for i in range(s):
+                # One product per unit i of layer l + 1, for all its partners
+                # i' at once (only i' >= i within one layer: G is symmetric).
+                first = i if l == l2 else 0
+                cols = first + np.flatnonzero(used[i, first:])
+                if cols.size == 0:
+                    continue
+                F = workspace.get("gn_F", (mb, cols.size, c2), np.float64)
+                np.multiply(C[:, i, cols][:, :, None], abar[l2][:, None, :], out=F)
+                R = abar[l].T @ F.reshape(mb, -1)  # [j, (i', j')]
+                R = R.reshape(c, cols.size, c2).transpose(1, 0, 2)
+                if cols[-1] - cols[0] + 1 == cols.size:  # a range: a view
+                    total[i, cols[0] : cols[-1] + 1] += R
+                else:
+                    total[i, cols] += R
+    G = np.empty((n_params, n_params))
+    for l, l2 in pairs:
+        (s, c), (s2, c2) = shapes[l], shapes[l2]
+        # G[(j, i), (j', i')]: column-major Theta, index j s + i.
+        block = sums.pop((l, l2)).transpose(2, 0, 3, 1).reshape(c * s, c2 * s2)
+        rows_l = slice(offsets[l], offsets[l + 1])
+        rows_l2 = slice(offsets[l2], offsets[l2 + 1])
+        if l == l2:
+            # Only units i <= i' were summed: the rest by symmetry, and the
+            # i = i' blocks made exactly symmetric (their products round).
+            unit = np.arange(c * s) % s
+            lower = unit[:, None] > unit[None, :]
+            same = unit[:, None] == unit[None, :]
+            block = np.where(lower, block.T, block)
+            block[same] = 0.5 * (block + block.T)[same]
+            G[rows_l, rows_l] = block
+        else:
+            G[rows_l, rows_l2] = block
+            G[rows_l2, rows_l] = block.T
     return G
