@@ -56,9 +56,11 @@ LAMBDA_BOUNDS = (1e-6, 1e6)
 #: The most refits (points) one search makes.
 MAX_EVALUATIONS = 12
 
-#: Probes and Lanczos steps of the matrix-free estimates.
-N_PROBES = 16
-N_STEPS = 40
+#: Probes and Lanczos steps of the matrix-free estimates (those of
+#: :func:`skbpnn._lanczos.logdet_and_trace`, whose docstring gives their
+#: accuracy).
+N_PROBES = 10
+N_STEPS = 30
 
 # Steps of the coarse search in log lambda: the first at least log 3, a
 # step doubled after each gain, at most log 100.
