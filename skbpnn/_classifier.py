@@ -493,17 +493,7 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         curvature = data.curvature(layer_sizes)
         method = _evidence.choose_method(theta0.size)
         seed = _evidence.seed_from(self.random_state)
-
-        def evidence(theta, lambda_, need_gamma):
-            return _evidence.evidence_at(
-                curvature,
-                theta,
-                lambda_,
-                need_gamma=need_gamma,
-                method=method,
-                seed=seed,
-            )
-
+        evidence = _evidence.EvidenceFunction(curvature, method, seed)
         mask = _evidence.weight_mask(curvature.shapes)
         found = _evidence.search(fit_at, evidence, theta0, lambda0, mask)
         # The warnings of the refits along the way are the search's business;

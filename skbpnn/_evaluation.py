@@ -320,6 +320,175 @@ def regularize(theta, data_cost, grad, shapes, lambda_, sw_sum):
     return J, grad
 
 
+def gauss_newton_product_blocked(
+    theta, X, shapes, w, block_rows, workspace, V, rows=None
+):
+    """``G @ V``, the Gauss-Newton matrix of the data term times vectors, in blocks.
+
+    ``G = sum_i w_i J_i^T diag(h_i (1 - h_i)) J_i``, ``J_i`` the ``(K, P)``
+    Jacobian of row ``i``'s output ``z^(L)`` with respect to ``theta``: the
+    fast form of :func:`skbpnn.backprop.gauss_newton_product`, over the
+    same row blocks, ``rows`` index, sparse ``X`` and float32 computation as
+    :func:`data_cost_and_gradient` (whose argument conventions it takes).
+
+    ``V`` of shape ``(P,)`` or ``(P, r)`` (any float dtype) gives a float64
+    result of the same shape. The ``r`` columns travel together through
+    one forward pass with directional derivatives and one backward pass, so
+    every product is one matrix-matrix (BLAS 3) call with ``r`` times the
+    columns of the cost's. Per row and hidden unit a block holds ``2 + r``
+    numbers (activation, ``g'``, and the ``r`` directional derivatives,
+    which the backward pass's deltas then overwrite), so the block is cut to
+    ``block_rows`` times the cost's numbers per row over these: the buffers
+    hold no more than the cost's at ``block_rows``. Besides them, three
+    arrays of ``P * r`` numbers: ``V`` in the computation's dtype and
+    layout, one layer's block sums, and the result.
+    """
+    V = np.asarray(V)
+    vector = V.ndim == 1
+    V2 = V.reshape(-1, 1) if vector else V
+    r = V2.shape[1]
+    dtype = theta.dtype
+    m = X.shape[0] if rows is None else rows.shape[0]
+    thetas = roll_views(theta, shapes)
+    result = np.zeros((theta.shape[0], r))
+    # Per layer, the directions dTheta_l = (db_l, dW_l) of the r columns in
+    # the block layout (units of a row, then directions): db as (r, s_{l+1}),
+    # dW^T as (s_l, r * s_{l+1}); and the result's views in theta's layout,
+    # (s_{l+1}, r) and (s_l, s_{l+1}, r).
+    dbs, dWTs, out_bs, out_WTs = [], [], [], []
+    start = 0
+    for s_next, cols in shapes:
+        bias = slice(start, start + s_next)
+        weights = slice(start + s_next, start + s_next * cols)
+        dbs.append(np.ascontiguousarray(V2[bias].T, dtype=dtype))
+        dWT = np.empty((cols - 1, r, s_next), dtype=dtype)
+        dWT[...] = V2[weights].reshape(cols - 1, s_next, r).transpose(0, 2, 1)
+        dWTs.append(dWT.reshape(cols - 1, r * s_next))
+        out_bs.append(result[bias])
+        out_WTs.append(result[weights].reshape(cols - 1, s_next, r))
+        start += s_next * cols
+
+    # Numbers per row: the cost's (as in _data.rows_per_block) and these,
+    # with the scratch of R{a^(l)} Theta^T's layers after the first.
+    widths = [s_next for s_next, _ in shapes]
+    hidden, K = sum(widths[:-1]), widths[-1]
+    units = (2 + r) * (hidden + K) + r * max(widths[1:], default=0)
+    block_rows = max(1, min(block_rows * (2 * hidden + 3 * K) // units, m))
+    for start in range(0, m, block_rows):
+        stop = min(start + block_rows, m)
+        if rows is None:
+            X_block = X[start:stop]
+        else:
+            X_block = GatheredRows(X, rows[start:stop], workspace)
+        block_gauss_newton_product(
+            thetas,
+            X_block,
+            None if w is None else w[start:stop],
+            dbs,
+            dWTs,
+            out_bs,
+            out_WTs,
+            workspace,
+        )
+    return result[:, 0] if vector else result
+
+
+def block_gauss_newton_product(thetas, X, w, dbs, dWTs, out_bs, out_WTs, workspace):
+    """Add one block's ``sum_i w_i J_i^T D_i J_i V`` to the result's views.
+
+    The R-operator forward pass (``R{.}`` the directional derivative along
+    ``V``'s columns), then the backward pass of backpropagation started from
+    ``D R{z^(L)}`` instead of ``a^(L) - y``. Directional derivatives and
+    deltas are ``(m, r * s)`` arrays, row by row the ``r`` directions of a
+    layer's ``s`` units, so that ``R{a} Theta^T`` and ``delta Theta`` are one
+    product of ``(m r, s)`` arrays and ``a dTheta^T``, ``a^T delta`` one
+    product with ``r * s`` columns.
+    """
+    m = X.shape[0]
+    dtype = thetas[0].dtype
+    r = dbs[0].shape[0]
+    last = len(thetas) - 1
+    buffers = [
+        workspace.get(("a", l), (m, Theta.shape[0]), dtype)
+        for l, Theta in enumerate(thetas)
+    ]
+
+    # Phase 1, feedforward, and the directional derivatives beside it:
+    # R{z^(l+1)} = dTheta^(l) [1; a^(l)] + Theta^(l)[:, 1:] R{a^(l)}, with
+    # R{a^(1)} = 0 and R{a^(l+1)} = g'(z^(l+1)) .* R{z^(l+1)}.
+    activations = forward(thetas, X, dtype, buffers)
+    gprimes = [None]
+    Rs = []
+    for l, Theta in enumerate(thetas):
+        s_next = Theta.shape[0]
+        a = activations[l]
+        R = workspace.get(("R", l), (m, r * s_next), dtype)
+        if l == 0:
+            if isinstance(a, GatheredRows):
+                a.matmul_transposed(dWTs[l].T, out=R)
+            else:
+                _product(a, dWTs[l], R)
+        else:
+            np.dot(
+                Rs[-1].reshape(m * r, -1),
+                Theta[:, 1:].T,
+                out=R.reshape(m * r, s_next),
+            )
+            # a^(l) dW^T into one flat buffer shared by the layers.
+            scratch = workspace.get("R_scratch", (m * r * s_next,), dtype)
+            scratch = scratch.reshape(m, r * s_next)
+            np.dot(a, dWTs[l], out=scratch)
+            R += scratch
+        R3 = R.reshape(m, r, s_next)
+        R3 += dbs[l]
+        if l < last:
+            # g'(z^(l+1)) = a^(l+1) (1 - a^(l+1)), kept for the backward pass.
+            a_next = activations[l + 1]
+            gprime = workspace.get(("gprime", l + 1), a_next.shape, dtype)
+            np.subtract(1, a_next, out=gprime)
+            gprime *= a_next
+            gprimes.append(gprime)
+        else:
+            # D = w h (1 - h), h = g(z^(L)), written over z^(L).
+            z = activations[-1]
+            h = fast_sigmoid(z, out=z)
+            one_minus_h = workspace.get("h", z.shape, dtype)
+            np.subtract(1, h, out=one_minus_h)
+            gprime = np.multiply(h, one_minus_h, out=z)
+            if w is not None:
+                gprime *= w[:, None]
+        R3 *= gprime[:, None, :]
+        Rs.append(R)
+
+    # Phase 2, backward pass from delta^(L) = D R{z^(L)}:
+    # delta^(l) = delta^(l+1) Theta^(l)[:, 1:] .* g'(z^(l)), and
+    # (G V)_l = delta^(l+1)^T [1, a^(l)], added into the result.
+    ones_m = workspace.ones(m, dtype)
+    for l in range(last, -1, -1):
+        delta = Rs[l]
+        s_next = thetas[l].shape[0]
+        a_prev = activations[l]
+        s_l = a_prev.shape[1]
+        out_bs[l] += np.dot(ones_m, delta).reshape(r, s_next).T
+        scratch = workspace.get(("gn_grad", l), (s_l, r * s_next), dtype)
+        if isinstance(a_prev, GatheredRows):
+            for start, stop, piece in a_prev.pieces():
+                _product(piece.T, delta[start:stop], scratch)
+                out_WTs[l] += scratch.reshape(s_l, r, s_next).transpose(0, 2, 1)
+        else:
+            _product(a_prev.T, delta, scratch)
+            out_WTs[l] += scratch.reshape(s_l, r, s_next).transpose(0, 2, 1)
+        if l == 0:
+            break
+        delta_prev = Rs[l - 1]  # R{a^(l)} is spent: its buffer takes delta^(l)
+        np.dot(
+            delta.reshape(m * r, s_next),
+            thetas[l][:, 1:],
+            out=delta_prev.reshape(m * r, s_l),
+        )
+        delta_prev.reshape(m, r, s_l)[...] *= gprimes[l][:, None, :]
+
+
 def block_cost_and_gradient(thetas, X, Y, w, grad_thetas, workspace):
     """Unnormalized cost and gradient of one block of rows.
 
@@ -431,12 +600,22 @@ def gauss_newton_matrix_blocked(theta, X, shapes, w, block_rows, workspace, rows
     """
     theta = np.asarray(theta, dtype=np.float64)
     thetas = roll_views(theta, shapes)
+    if workspace is None:
+        workspace = Workspace()
     offsets = np.cumsum([0] + [r * c for r, c in shapes])
     n_params = int(offsets[-1])
-    G = np.zeros((n_params, n_params))
     m = X.shape[0] if rows is None else rows.shape[0]
     n_thetas = len(thetas)
-    for start in range(0, m, max(1, block_rows)):
+    pairs = [(l, l2) for l in range(n_thetas) for l2 in range(l, n_thetas)]
+    # Each block of layers summed in the layout [i, i', j, j'] (unit i of
+    # layer l + 1, column j of Theta^(l)), where a unit's products land in
+    # one contiguous slab; permuted into G once, at the end.
+    sums = {
+        (l, l2): np.zeros((shapes[l][0], shapes[l2][0], shapes[l][1], shapes[l2][1]))
+        for l, l2 in pairs
+    }
+    block_rows = max(1, block_rows)
+    for start in range(0, m, block_rows):
         stop = min(start + block_rows, m)
         index = slice(start, stop) if rows is None else rows[start:stop]
         X_block = X[index]
@@ -457,41 +636,44 @@ def gauss_newton_matrix_blocked(theta, X, shapes, w, block_rows, workspace, rows
             a = activations[l + 1]
             U[l] = (U[l + 1] @ thetas[l + 1][:, 1:]) * (a * (1 - a))[:, None, :]
         abar = [np.hstack([np.ones((mb, 1)), activations[l]]) for l in range(n_thetas)]
-        for l in range(n_thetas):
-            s, c = shapes[l]
-            DU = D[:, :, None] * U[l]
-            for l2 in range(l, n_thetas):
-                s2, c2 = shapes[l2]
-                # C_n[i, i'] = sum_k D_nk U_n[k, i] U'_n[k, i'], as (rows, s s2)
-                C = np.matmul(DU.transpose(0, 2, 1), U[l2]).reshape(mb, s * s2)
-                used = np.any(C != 0, axis=0).reshape(s, s2)
-                target = G[offsets[l] : offsets[l + 1], offsets[l2] : offsets[l2 + 1]]
-                # G[(j, i), (j', i')] (column-major Theta: index j s + i)
-                target = target.reshape(c, s, c2, s2)
-                C = C.reshape(mb, s, s2)
-                for i in range(s):
-                    # One product per unit i of layer l + 1, for all its
-                    # partners i' at once (only i' >= i within one layer).
-                    cols = np.flatnonzero(used[i, i if l == l2 else 0 :])
-                    if l == l2:
-                        cols += i
-                    if cols.size == 0:
-                        continue
-                    F = C[:, i, cols][:, :, None] * abar[l2][:, None, :]
-                    R = abar[l].T @ F.reshape(mb, -1)
-                    R = R.reshape(c, cols.size, c2)
-                    for k, i2 in enumerate(cols):
-                        target[:, i, :, i2] += R[:, k, :]
-                        if l == l2 and i2 != i:
-                            target[:, i2, :, i] += R[:, k, :].T
-    # Only the upper block triangle was summed: mirror it, and make the
-    # diagonal blocks exactly symmetric (their products round each way).
-    for l in range(n_thetas):
-        diagonal = G[offsets[l] : offsets[l + 1], offsets[l] : offsets[l + 1]]
-        diagonal += diagonal.T.copy()
-        diagonal *= 0.5
-        for l2 in range(l + 1, n_thetas):
-            rows_l = slice(offsets[l], offsets[l + 1])
-            rows_l2 = slice(offsets[l2], offsets[l2 + 1])
-            G[rows_l2, rows_l] = G[rows_l, rows_l2].T
+        for l, l2 in pairs:
+            (s, c), (s2, c2) = shapes[l], shapes[l2]
+            # C_n[i, i'] = sum_k D_nk U_n[k, i] U'_n[k, i'], shape (rows, s, s2)
+            C = np.matmul((D[:, :, None] * U[l]).transpose(0, 2, 1), U[l2])
+            used = np.any(C != 0, axis=0)
+            total = sums[l, l2]
+            for i in range(s):
+                # One product per unit i of layer l + 1, for all its partners
+                # i' at once (only i' >= i within one layer: G is symmetric).
+                first = i if l == l2 else 0
+                cols = first + np.flatnonzero(used[i, first:])
+                if cols.size == 0:
+                    continue
+                F = workspace.get("gn_F", (mb, cols.size, c2), np.float64)
+                np.multiply(C[:, i, cols][:, :, None], abar[l2][:, None, :], out=F)
+                R = abar[l].T @ F.reshape(mb, -1)  # [j, (i', j')]
+                R = R.reshape(c, cols.size, c2).transpose(1, 0, 2)
+                if cols[-1] - cols[0] + 1 == cols.size:  # a range: a view
+                    total[i, cols[0] : cols[-1] + 1] += R
+                else:
+                    total[i, cols] += R
+    G = np.empty((n_params, n_params))
+    for l, l2 in pairs:
+        (s, c), (s2, c2) = shapes[l], shapes[l2]
+        # G[(j, i), (j', i')]: column-major Theta, index j s + i.
+        block = sums.pop((l, l2)).transpose(2, 0, 3, 1).reshape(c * s, c2 * s2)
+        rows_l = slice(offsets[l], offsets[l + 1])
+        rows_l2 = slice(offsets[l2], offsets[l2 + 1])
+        if l == l2:
+            # Only units i <= i' were summed: the rest by symmetry, and the
+            # i = i' blocks made exactly symmetric (their products round).
+            unit = np.arange(c * s) % s
+            lower = unit[:, None] > unit[None, :]
+            same = unit[:, None] == unit[None, :]
+            block = np.where(lower, block.T, block)
+            block[same] = 0.5 * (block + block.T)[same]
+            G[rows_l, rows_l] = block
+        else:
+            G[rows_l, rows_l2] = block
+            G[rows_l2, rows_l] = block.T
     return G

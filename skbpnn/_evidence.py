@@ -54,11 +54,13 @@ DENSE_MAX_PARAMS = 4000
 LAMBDA_BOUNDS = (1e-6, 1e6)
 
 #: The most refits (points) one search makes.
-MAX_EVALUATIONS = 20
+MAX_EVALUATIONS = 12
 
-#: Probes and Lanczos steps of the matrix-free estimates.
-N_PROBES = 16
-N_STEPS = 40
+#: Probes and Lanczos steps of the matrix-free estimates (those of
+#: :func:`skbpnn._lanczos.logdet_and_trace`, whose docstring gives their
+#: accuracy).
+N_PROBES = 10
+N_STEPS = 30
 
 # Steps of the coarse search in log lambda: the first at least log 3, a
 # step doubled after each gain, at most log 100.
@@ -231,6 +233,28 @@ def evidence_at(curvature, theta, lambda_, *, need_gamma, method, seed):
     return Evidence(value, gamma, method, logdet_std, trace_std)
 
 
+class EvidenceFunction:
+    """``evidence(theta, lambda_, need_gamma) -> Evidence`` for :func:`search`.
+
+    Every point gets its own ``G``: reusing the matrix of a nearby mode
+    (saving its ``m P^2`` multiply-adds) was tried and was off by up to
+    hundreds of nats on digits, because ``G`` grows with the weights.
+    """
+
+    def __init__(self, curvature, method, seed):
+        self.curvature, self.method, self.seed = curvature, method, seed
+
+    def __call__(self, theta, lambda_, need_gamma=False):
+        return evidence_at(
+            self.curvature,
+            theta,
+            lambda_,
+            need_gamma=need_gamma,
+            method=self.method,
+            seed=self.seed,
+        )
+
+
 def choose_method(n_params):
     """``"dense"`` up to :data:`DENSE_MAX_PARAMS` parameters, else ``"lanczos"``."""
     return "dense" if n_params <= DENSE_MAX_PARAMS else "lanczos"
@@ -293,7 +317,8 @@ def search(
         ``theta``, ``loss``, ``stop_reason``) minimizing the cost at
         ``lambda_`` from ``theta_start``.
     evidence : callable
-        ``evidence(theta, lambda_, need_gamma) -> Evidence``.
+        ``evidence(theta, lambda_, need_gamma) -> Evidence``
+        (:class:`EvidenceFunction`).
     theta0 : ndarray
         The first fit's starting weights.
     lambda0 : float
@@ -395,6 +420,7 @@ def search(
                 settled = log_lambda(best) not in (lo, hi)
                 outcome = "bracketed" if settled else "bound"
                 break
+            # A higher neighbour: it is the best; refine and check again.
             best = top
             if log_lambda(best) in (lo, hi):
                 outcome = "bound"
@@ -434,7 +460,7 @@ def _bound_message(best, lo, hi):
     )
 
 
-def _refine(points, evaluate, lo, hi, max_evaluations, max_steps=3):
+def _refine(points, evaluate, lo, hi, max_evaluations, max_steps=2):
     """Parabola steps in ``log lambda_`` through the best point and its neighbours."""
     for _ in range(max_steps):
         if len(points) >= max_evaluations:

@@ -63,6 +63,7 @@ __all__ = [
     "feedforward",
     "cost",
     "cost_and_gradient",
+    "gauss_newton_product",
     "numerical_gradient",
     "gradient_check",
     "Workspace",
@@ -487,6 +488,123 @@ def cost(theta, X, Y, layer_sizes, lambda_=0.0, sample_weight=None, **kwargs):
     return cost_and_gradient(
         theta, X, Y, layer_sizes, lambda_, sample_weight, **kwargs
     )[0]
+
+
+def gauss_newton_product(theta, X, layer_sizes, V, sample_weight=None):
+    """The Gauss-Newton matrix of the data term times vectors, ``G @ V``.
+
+    The data term is the unnormalized cross-entropy
+    ``E_D = sum_i w_i sum_k -[y_k log h_k + (1 - y_k) log(1 - h_k)]``
+    (``m J`` without the penalty). Its generalized Gauss-Newton matrix is
+
+    ``G = sum_i w_i J_i^T diag(h_i (1 - h_i)) J_i``,
+
+    ``J_i = dz^(L)_i / dtheta`` the ``(K, P)`` Jacobian of row ``i``'s
+    output-layer input and ``h = g(z^(L))``: the Hessian of ``E_D`` with
+    the second derivatives of the network itself left out, so positive
+    semi-definite, and independent of ``Y`` (with a sigmoid output and the
+    cross-entropy, ``d^2 E_D / dz^2 = h (1 - h)``).
+
+    ``G v`` is computed without forming ``G`` or ``J``, in the passes of
+    backpropagation, with ``dTheta_l = roll(v)``:
+
+    1. forward, the directional derivatives (R-operator)
+       ``R{a^(1)} = 0``,
+       ``R{z^(l+1)} = dTheta^(l) [1; a^(l)] + Theta^(l)[:, 1:] R{a^(l)}``,
+       ``R{a^(l+1)} = g'(z^(l+1)) .* R{z^(l+1)}``; then ``R{z^(L)} = J v``;
+    2. ``delta^(L) = w .* h (1 - h) .* R{z^(L)}`` (``D J v``), in place of
+       the gradient's ``a^(L) - y``;
+    3. backward as in :func:`cost_and_gradient`:
+       ``delta^(l) = delta^(l+1) Theta^(l)[:, 1:] .* g'(z^(l))``, and
+       ``(G v)_l = delta^(l+1)^T [1, a^(l)]`` unrolled (``J^T D J v``).
+
+    This is the plain form, one column of ``V`` at a time;
+    ``skbpnn._evaluation.gauss_newton_product_blocked`` is the fast one
+    (row blocks, all columns in each matrix product).
+
+    Parameters
+    ----------
+    theta : ndarray of shape (n_params,)
+        Unrolled parameters, the point at which ``G`` is taken.
+    X : {ndarray, sparse matrix} of shape (m, s_1)
+        One sample per row. float32 input is computed in float32.
+    layer_sizes : sequence of int
+        Units per layer, input first, ``K`` last.
+    V : ndarray of shape (n_params,) or (n_params, r)
+        The vector, or ``r`` vectors as columns.
+    sample_weight : ndarray of shape (m,), default=None
+        Non-negative weight of each sample; None means all ones.
+
+    Returns
+    -------
+    GV : ndarray of the shape of ``V``, float64
+        ``G @ V``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> sizes = (2, 3, 1)
+    >>> theta = init_weights(sizes, random_state=0)
+    >>> X = np.array([[0.0, 1.0], [1.0, -1.0], [2.0, 0.5]])
+    >>> V = np.random.RandomState(0).randn(theta.size, 2)
+    >>> GV = gauss_newton_product(theta, X, sizes, V)
+    >>> GV.shape
+    (13, 2)
+    >>> # G is symmetric positive semi-definite: V^T G V is too.
+    >>> VGV = V.T @ GV
+    >>> bool(np.allclose(VGV, VGV.T) and np.all(np.linalg.eigvalsh(VGV) >= 0))
+    True
+    """
+    sizes = _check_layer_sizes(layer_sizes)
+    X = _check_X(X, sizes[0])
+    dtype = _compute_dtype(X)
+    m = X.shape[0]
+    if m == 0:
+        raise ValueError("X has no rows: the Gauss-Newton matrix needs data.")
+    w, _ = _check_sample_weight(sample_weight, m, dtype)
+    theta, _ = _check_theta(theta, sizes)
+    thetas = roll(theta.astype(dtype, copy=False), sizes)
+    V = np.asarray(V)
+    if V.ndim not in (1, 2) or V.shape[0] != theta.shape[0]:
+        raise ValueError(
+            f"V must have shape ({theta.shape[0]},) or ({theta.shape[0]}, r), "
+            f"got {V.shape}."
+        )
+    if not np.all(np.isfinite(V)):
+        raise ValueError("V must be finite.")
+    columns = V.reshape(theta.shape[0], -1)
+
+    # Phase 1 of backpropagation once: a^(1) = x, ..., z^(L), h = g(z^(L)).
+    activations = forward(thetas, X, dtype)
+    h = expit(activations[-1])
+    D = h * (1 - h)  # d^2 cost / dz^(L)^2 of each row and output unit
+    if w is not None:
+        D *= w[:, None]
+
+    GV = np.empty(columns.shape)
+    for j in range(columns.shape[1]):
+        dthetas = roll(columns[:, j].astype(dtype), sizes)
+        # Forward, the directional derivatives R{z^(l+1)} and R{a^(l+1)}.
+        Ra = None
+        for l, (Theta, dTheta) in enumerate(zip(thetas, dthetas)):
+            a = activations[l]
+            Rz = a @ dTheta[:, 1:].T + dTheta[:, 0]
+            if Ra is not None:
+                Rz += Ra @ Theta[:, 1:].T
+            if l < len(thetas) - 1:
+                a_next = activations[l + 1]
+                Ra = a_next * (1 - a_next) * Rz  # g'(z) = a (1 - a)
+        # delta^(L) = D J v, then backward: J^T delta^(L).
+        delta = D * Rz
+        grads = [None] * len(thetas)
+        for l in range(len(thetas) - 1, -1, -1):
+            a = activations[l]
+            # delta^(l+1)^T [1, a^(l)]: column 0 the bias part.
+            grads[l] = np.column_stack([delta.sum(axis=0), (a.T @ delta).T])
+            if l > 0:
+                delta = (delta @ thetas[l][:, 1:]) * a * (1 - a)
+        GV[:, j] = unroll(grads)
+    return GV.reshape(V.shape)
 
 
 def numerical_gradient(fun, theta, epsilon=1e-4):

@@ -404,27 +404,6 @@ def test_bad_arguments_give_value_errors():
 # --------------------------------------------------------------------------
 
 
-def fd_jacobian_of_z(theta, X, sizes, eps=1e-6):
-    """dz^(L)/dtheta by central differences: shape (m, K, n_params)."""
-
-    def z(t):
-        return bp.feedforward(t, X, sizes, return_z=True)
-
-    cols = [
-        (z(theta + eps * e) - z(theta - eps * e)) / (2 * eps)
-        for e in np.eye(theta.size)
-    ]
-    return np.stack(cols, axis=-1)
-
-
-def dense_gauss_newton(theta, X, sizes, w=None):
-    """sum_n w_n J_n^T diag(h (1 - h)) J_n from finite-difference Jacobians."""
-    J = fd_jacobian_of_z(theta, X, sizes)
-    h = bp.feedforward(theta, X, sizes)
-    D = h * (1 - h) * (1.0 if w is None else w[:, None])
-    return np.einsum("nkp,nk,nkq->pq", J, D, J)
-
-
 @pytest.mark.parametrize("sizes", [(3, 4, 3, 2), (3, 4, 1), (2, 3)])
 @pytest.mark.parametrize("weighted", [False, True])
 def test_gauss_newton_matrix_matches_finite_difference_jacobians(sizes, weighted):
@@ -530,3 +509,88 @@ def test_log_evidence_matches_an_independent_dense_computation(sizes):
     assert 0 < gamma < k
     # lambda_ = 0 is an improper prior: -inf, not NaN.
     assert bp.log_evidence(theta, X, Y, sizes, 0.0) == -np.inf
+
+
+# The Gauss-Newton-vector product against a finite-difference Jacobian
+# --------------------------------------------------------------------------
+
+
+def jacobian_of_outputs(theta, X, sizes, epsilon=1e-6):
+    """``dz^(L)/dtheta`` by central differences, shape ``(m, K, P)``."""
+    J = np.empty((X.shape[0], sizes[-1], theta.size))
+    for p in range(theta.size):
+        step = np.zeros_like(theta)
+        step[p] = epsilon
+        plus = bp.feedforward(theta + step, X, sizes, return_z=True)
+        minus = bp.feedforward(theta - step, X, sizes, return_z=True)
+        J[:, :, p] = (plus - minus) / (2 * epsilon)
+    return J
+
+
+def dense_gauss_newton(theta, X, sizes, w=None):
+    """``sum_i w_i J_i^T diag(h_i (1 - h_i)) J_i`` from the numerical Jacobian."""
+    J = jacobian_of_outputs(theta, np.asarray(X, dtype=float), sizes)
+    h = bp.feedforward(theta, np.asarray(X, dtype=float), sizes)
+    D = h * (1 - h)
+    if w is not None:
+        D = D * w[:, None]
+    return np.einsum("ikp,ik,ikq->pq", J, D, J)
+
+
+@pytest.mark.parametrize("sizes", [(4, 5, 6, 1), (4, 5, 6, 3), (4, 3)])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_gauss_newton_product_equals_finite_difference_jacobians(sizes, weighted):
+    theta, X, _, w = random_problem(sizes, m=9, weighted=weighted)
+    G = dense_gauss_newton(theta, X, sizes, w)
+    V = np.random.RandomState(1).randn(theta.size, 3)
+    GV = bp.gauss_newton_product(theta, X, sizes, V, sample_weight=w)
+    assert GV.shape == V.shape and GV.dtype == np.float64
+    assert_allclose(GV, G @ V, rtol=1e-7, atol=1e-8 * np.abs(G @ V).max())
+    # One vector gives the same as a column of V.
+    Gv = bp.gauss_newton_product(theta, X, sizes, V[:, 1], sample_weight=w)
+    assert_allclose(Gv, GV[:, 1], rtol=1e-13, atol=1e-14)
+
+
+def test_gauss_newton_product_is_the_hessian_without_hidden_layers():
+    # With no hidden layer z^(L) is linear in theta: G is the exact Hessian
+    # of E_D = m J(lambda_=0), here from finite differences of its gradient.
+    sizes = (4, 3)
+    theta, X, Y, w = random_problem(sizes, m=15, weighted=True)
+    m_w = w.sum()
+    v = np.random.RandomState(2).randn(theta.size)
+    eps = 1e-6
+    grad_plus = bp.cost_and_gradient(theta + eps * v, X, Y, sizes, 0.0, w)[1]
+    grad_minus = bp.cost_and_gradient(theta - eps * v, X, Y, sizes, 0.0, w)[1]
+    Hv = m_w * (grad_plus - grad_minus) / (2 * eps)
+    Gv = bp.gauss_newton_product(theta, X, sizes, v, sample_weight=w)
+    assert_allclose(Gv, Hv, rtol=1e-6, atol=1e-8 * np.abs(Hv).max())
+
+
+@pytest.mark.parametrize("fmt", ["dense32", "csr", "csc"])
+def test_gauss_newton_product_float32_and_sparse(fmt):
+    sizes = (4, 5, 3)
+    theta, X, _, w = random_problem(sizes, m=9, weighted=True)
+    X[X < 0] = 0.0
+    V = np.random.RandomState(1).randn(theta.size, 2)
+    expected = dense_gauss_newton(theta, X, sizes, w) @ V
+    if fmt == "dense32":
+        X_in, rtol = X.astype(np.float32), 1e-4
+    else:
+        X_in, rtol = sp.csr_matrix(X).asformat(fmt), 1e-7
+    GV = bp.gauss_newton_product(theta, X_in, sizes, V, sample_weight=w)
+    assert GV.dtype == np.float64
+    assert_allclose(GV, expected, rtol=rtol, atol=rtol * np.abs(expected).max())
+
+
+def test_gauss_newton_product_bad_arguments():
+    theta, X, _, sizes = course_debug_network()
+    with pytest.raises(ValueError, match="V must have shape"):
+        bp.gauss_newton_product(theta, X, sizes, np.ones(theta.size + 1))
+    with pytest.raises(ValueError, match="V must have shape"):
+        bp.gauss_newton_product(theta, X, sizes, np.ones((theta.size, 2, 1)))
+    with pytest.raises(ValueError, match="V must be finite"):
+        bp.gauss_newton_product(theta, X, sizes, np.full(theta.size, np.nan))
+    with pytest.raises(ValueError, match="sample_weight"):
+        bp.gauss_newton_product(
+            theta, X, sizes, np.ones(theta.size), sample_weight=-np.ones(5)
+        )

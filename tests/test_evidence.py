@@ -124,7 +124,8 @@ def test_tiny_network_matches_finite_difference_evidence(iris):
     # The history: every lambda_ tried, the kept one the best.
     assert clf.lambdas_.shape == clf.scores_.shape and clf.lambdas_.size >= 3
     assert clf.fitted_lambda_ in clf.lambdas_
-    assert_allclose(clf.log_evidence_, np.max(clf.scores_))
+    kept = np.flatnonzero(clf.lambdas_ == clf.fitted_lambda_)[-1]
+    assert clf.scores_[kept] == clf.log_evidence_
 
 
 def test_no_hidden_layer_reaches_the_brute_force_maximum(cancer):
@@ -326,3 +327,34 @@ def test_lambda_parameter_validation():
         BackpropClassifier(lambda_="mackay").fit(X, y)
     with pytest.raises(ValueError, match="lambda_"):
         BackpropClassifier(lambda_=-1.0).fit(X, y)
+
+
+def test_matrix_free_path_estimates_the_dense_values(cancer, monkeypatch):
+    X, y = cancer
+    clf = BackpropClassifier((4,), lambda_=1.0, random_state=0).fit(X, y)
+    curvature = clf._training_data(X, y, None, reset=False).curvature(clf.layer_sizes_)
+    dense = _evidence.evidence_at(
+        curvature, clf.theta_, 1.0, need_gamma=True, method="dense", seed=0
+    )
+    reference, gamma = reference_evidence(
+        clf.theta_, X, targets(clf, y), clf.layer_sizes_, 1.0, hessian=fd_gauss_newton
+    )
+    assert_allclose(dense.log_evidence, reference, rtol=1e-6)
+    estimate = _evidence.evidence_at(
+        curvature, clf.theta_, 1.0, need_gamma=True, method="lanczos", seed=0
+    )
+    # log evidence = ... - 1/2 log det A: half the log det's standard error.
+    assert 0 < estimate.logdet_std
+    assert abs(estimate.log_evidence - reference) < 4 * 0.5 * estimate.logdet_std
+    assert abs(estimate.gamma - gamma) < 4 * estimate.trace_std + 1e-9
+    # Above DENSE_MAX_PARAMS the estimator takes this path, seeded by
+    # random_state: the same seed, the same estimates.
+    monkeypatch.setattr(_evidence, "DENSE_MAX_PARAMS", 0)
+    fits = [
+        BackpropClassifier((4,), lambda_="evidence", random_state=0).fit(X, y)
+        for _ in range(2)
+    ]
+    assert_allclose(fits[0].scores_, fits[1].scores_, rtol=0)
+    assert np.all(np.isfinite(fits[0].scores_))
+    assert 0 <= fits[0].n_effective_params_ <= mask_of(fits[0].layer_sizes_).sum()
+    assert_allclose(fits[0].log_evidence(X, y), fits[0].log_evidence_, rtol=1e-12)
