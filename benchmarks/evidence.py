@@ -671,6 +671,7 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="a short smoke run")
     parser.add_argument("--skip-scale", action="store_true", help="leave out (d)")
+    parser.add_argument("--scale-only", action="store_true", help="only (d)")
     parser.add_argument(
         "--json",
         nargs="?",
@@ -699,9 +700,10 @@ def main(argv=None):
         f"load average at start {', '.join(f'{x:.1f}' for x in load_start)}; "
         f"{os.cpu_count()} cores\n"
     )
-    bench_exactness(args.quick, results)
-    bench_convex_maximum(args.quick, results)
-    bench_accuracy_and_time(args.quick, results)
+    if not args.scale_only:
+        bench_exactness(args.quick, results)
+        bench_convex_maximum(args.quick, results)
+        bench_accuracy_and_time(args.quick, results)
     if not args.skip_scale:
         rows = args.rows or (5000 if args.quick else 20000)
         bench_scale(rows, args.max_iter or (5 if args.quick else 20), results)
