@@ -127,7 +127,7 @@ ax_lam.set_yscale("log")
 ax_lam.set_ylabel("fitted_lambda_", color="C2")
 handles = ax.get_legend_handles_labels()
 more = ax_lam.get_legend_handles_labels()
-ax.legend(handles[0] + more[0], handles[1] + more[1], loc="upper left")
+ax.legend(handles[0] + more[0], handles[1] + more[1], loc="lower right")
 fig.tight_layout()
 plt.show()
 
