@@ -227,7 +227,7 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
     :class:`~sklearn.exceptions.ConvergenceWarning` saying so, and the best
     point found is kept. The evidence of a non-convex network is that of
     one mode, and it varies between the modes warm refits reach; the User
-    guide's "Choosing lambda_ by the evidence" has the math and the limits.
+    guide's "Choosing ``lambda_`` by the evidence" has the math and the limits.
     Dask collections are not supported with ``lambda_="evidence"`` (a
     ValueError); array API inputs are fitted in their namespace and the
     evidence computed on a host copy.
