@@ -55,12 +55,11 @@ def _in_memory_fun(X, Y, w, rows, layer_sizes, lambda_, block_rows):
     return fun
 
 
+# Every fit path provides the evidence; a new one that does not says so.
 _NO_EVIDENCE = (
-    "lambda_='evidence' and log_evidence need the training data in memory: "
-    "dask collections are not supported by the evidence (its Gauss-Newton "
-    "matrix is not computed chunk by chunk). Fit a dask collection with a "
-    "numeric lambda_ (e.g. the fitted_lambda_ of a fit on an in-memory "
-    "sample), or pass numpy arrays."
+    "lambda_='evidence' and log_evidence are not available for this kind of "
+    "input: pass numpy arrays, scipy sparse matrices, dask collections or "
+    "array API arrays."
 )
 
 
@@ -228,9 +227,9 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
     point found is kept. The evidence of a non-convex network is that of
     one mode, and it varies between the modes warm refits reach; the User
     guide's "Choosing ``lambda_`` by the evidence" has the math and the limits.
-    Dask collections are not supported with ``lambda_="evidence"`` (a
-    ValueError); array API inputs are fitted in their namespace and the
-    evidence computed on a host copy.
+    Dask collections get ``G`` (or its products) and ``E_D`` as sums over
+    their chunks on the workers; array API inputs are fitted in their
+    namespace and the evidence is computed on a host copy of the data.
 
     Binary targets use one output unit and predict the positive class when
     its output is above 0.5. Multiclass targets use one sigmoid unit per
@@ -584,8 +583,9 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         """
         check_is_fitted(self)
         if is_dask_collection(X):
-            raise ValueError(_NO_EVIDENCE)
-        data = self._training_data(X, y, sample_weight, reset=False)
+            data = _dask_module().training_data(self, X, y, sample_weight, reset=False)
+        else:
+            data = self._training_data(X, y, sample_weight, reset=False)
         if data.curvature is None:
             raise ValueError(_NO_EVIDENCE)
         if data.binarizer.y_type_ != self._binarizer.y_type_ or not np.array_equal(

@@ -313,15 +313,21 @@ def test_search_that_does_not_settle_warns_and_keeps_the_best():
     assert bound.best.lambda_ == pytest.approx(_evidence.LAMBDA_BOUNDS[1])
 
 
-def test_dask_input_gives_a_clear_error(iris):
+def test_dask_input_gives_the_in_memory_evidence(cancer):
     da = pytest.importorskip("dask.array")
-    X, y = iris
-    clf = BackpropClassifier(lambda_="evidence")
-    with pytest.raises(ValueError, match="dask collections are not supported"):
-        clf.fit(da.from_array(X, chunks=50), da.from_array(y, chunks=50))
-    fitted = BackpropClassifier((), random_state=0).fit(X, y)
-    with pytest.raises(ValueError, match="dask collections are not supported"):
-        fitted.log_evidence(da.from_array(X, chunks=50), y)
+    X, y = cancer
+    w = np.random.RandomState(0).randint(1, 3, y.size).astype(float)
+    params = dict(lambda_="evidence", tol=1e-8, random_state=0)
+    in_memory = BackpropClassifier((), **params).fit(X, y, sample_weight=w)
+    Xd, yd, wd = (da.from_array(a, chunks=50) for a in (X, y, w))
+    chunked = BackpropClassifier((), **params).fit(Xd, yd, sample_weight=wd)
+    # Convex: the same search; the chunk sums differ only by rounding.
+    assert_allclose(chunked.lambdas_, in_memory.lambdas_, rtol=1e-8)
+    assert_allclose(chunked.scores_, in_memory.scores_, rtol=1e-9)
+    assert_allclose(chunked.n_effective_params_, in_memory.n_effective_params_)
+    assert_allclose(
+        chunked.log_evidence(Xd, yd, wd), in_memory.log_evidence(X, y, w), rtol=1e-9
+    )
 
 
 def test_lambda_parameter_validation():
