@@ -367,3 +367,20 @@ def test_matrix_free_path_estimates_the_dense_values(cancer, monkeypatch):
     assert np.all(np.isfinite(fits[0].scores_))
     assert 0 <= fits[0].n_effective_params_ <= mask_of(fits[0].layer_sizes_).sum()
     assert_allclose(fits[0].log_evidence(X, y), fits[0].log_evidence_, rtol=1e-12)
+
+
+def test_warm_start_resumes_the_search_and_callback_stops_it(cancer):
+    X, y = cancer
+    clf = BackpropClassifier((), lambda_="evidence", random_state=0).fit(X, y)
+    previous = clf.fitted_lambda_
+    clf.set_params(warm_start=True).fit(X, y)
+    assert clf.lambdas_[0] == previous  # the search starts where it ended
+    # A callback returning True stops the refit and the search with it.
+    stopped = BackpropClassifier(
+        (), lambda_="evidence", random_state=0, callback=lambda i, J, t: True
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        stopped.fit(X, y)
+    assert stopped.lambdas_.size == 1 and stopped.stop_reason_ == "callback"
+    assert np.isfinite(stopped.log_evidence_) and stopped.n_effective_params_ > 0
