@@ -149,6 +149,21 @@ class Evidence:
     method: str
     logdet_std: float = 0.0
     trace_std: float = 0.0
+    # The Cholesky factor of A, kept (dense, without gamma) so that gamma
+    # can come later without forming G again; None once not needed.
+    factor: object = field(default=None, repr=False)
+    mask: object = field(default=None, repr=False)
+    lambda_: float = 0.0
+
+    def complete(self):
+        """Compute ``gamma`` from the kept factor; False if there is none."""
+        if self.gamma is not None:
+            return True
+        if self.factor is None:
+            return False
+        self.gamma = _gamma_from_factor(self.factor, self.mask, self.lambda_)
+        self.factor = None
+        return True
 
 
 def _cholesky_logdet(A):
@@ -194,10 +209,8 @@ def evidence_at(curvature, theta, lambda_, *, need_gamma, method, seed):
                 trace = float(np.sum((vecs[mask] ** 2) / eigvals))
                 gamma = k - lambda_ * trace
         elif need_gamma:
-            # (A^-1)_ii = |L^-1 e_i|^2: the squares of L^-1's columns.
-            L_inv, info = dtrtri(L, lower=1, overwrite_c=1)
-            trace = float(np.einsum("ij,ij->", L_inv[:, mask], L_inv[:, mask]))
-            gamma = k - lambda_ * trace
+            gamma = _gamma_from_factor(L, mask, lambda_)
+            L = None
     else:
         from ._lanczos import logdet_and_trace
 
@@ -230,7 +243,17 @@ def evidence_at(curvature, theta, lambda_, *, need_gamma, method, seed):
     )
     if not np.isfinite(value):
         value = -np.inf
-    return Evidence(value, gamma, method, logdet_std, trace_std)
+    factor = L if method == "dense" and gamma is None else None
+    return Evidence(value, gamma, method, logdet_std, trace_std, factor, mask, lambda_)
+
+
+def _gamma_from_factor(L, mask, lambda_):
+    """``gamma = k - lambda_ tr(A^-1 M)`` from ``A = L L^T`` (L overwritten)."""
+    # (A^-1)_ii = |L^-1 e_i|^2: the squares of L^-1's columns.
+    L_inv, info = dtrtri(L, lower=1, overwrite_c=1)
+    trace = float(np.einsum("ij,ij->", L_inv[:, mask], L_inv[:, mask]))
+    k = int(mask.sum())
+    return float(np.clip(k - lambda_ * trace, 0.0, k))
 
 
 class EvidenceFunction:
@@ -353,6 +376,11 @@ def search(
             ev = Evidence(-np.inf, None, "none")
         point = Point(lambda_, result, ev, list(caught))
         points.append(point)
+        # Only the best point's factor is kept (for its gamma, at the end).
+        top = max(points, key=lambda p: p.score)
+        for p in points:
+            if p is not top:
+                p.evidence.factor = None
         if result.stop_reason in ("callback", "interrupted"):
             raise _Stopped
         return point
@@ -437,7 +465,7 @@ def search(
         best = max(points, key=lambda p: p.score)
         settled = True  # the user stopped it: no warning of our own
         message = None
-    if best.evidence.gamma is None and np.isfinite(best.score):
+    if not best.evidence.complete() and np.isfinite(best.score):
         best.evidence = evidence(best.result.theta, best.lambda_, True)
     return SearchResult(best, points, settled, message)
 
@@ -460,7 +488,7 @@ def _bound_message(best, lo, hi):
     )
 
 
-def _refine(points, evaluate, lo, hi, max_evaluations, max_steps=2):
+def _refine(points, evaluate, lo, hi, max_evaluations, max_steps=1):
     """Parabola steps in ``log lambda_`` through the best point and its neighbours."""
     for _ in range(max_steps):
         if len(points) >= max_evaluations:

@@ -159,9 +159,12 @@ def test_no_hidden_layer_reaches_the_brute_force_maximum(cancer):
     assert_allclose(clf.fitted_lambda_, gamma / (w @ w), rtol=0.3)
 
 
-def test_fitted_lambda_is_a_local_maximum_of_warm_refits(iris):
-    X, y = iris
-    clf = BackpropClassifier((4,), lambda_="evidence", random_state=0).fit(X, y)
+def test_fitted_lambda_is_a_local_maximum_of_warm_refits(cancer):
+    X, y = cancer
+    clf = BackpropClassifier((3,), lambda_="evidence", random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)  # it settles
+        clf.fit(X, y)
     for factor in (1.5, 1 / 1.5):
         refit = copy.deepcopy(clf).set_params(
             lambda_=clf.fitted_lambda_ * factor, warm_start=True
@@ -310,15 +313,21 @@ def test_search_that_does_not_settle_warns_and_keeps_the_best():
     assert bound.best.lambda_ == pytest.approx(_evidence.LAMBDA_BOUNDS[1])
 
 
-def test_dask_input_gives_a_clear_error(iris):
+def test_dask_input_gives_the_in_memory_evidence(cancer):
     da = pytest.importorskip("dask.array")
-    X, y = iris
-    clf = BackpropClassifier(lambda_="evidence")
-    with pytest.raises(ValueError, match="dask collections are not supported"):
-        clf.fit(da.from_array(X, chunks=50), da.from_array(y, chunks=50))
-    fitted = BackpropClassifier((), random_state=0).fit(X, y)
-    with pytest.raises(ValueError, match="dask collections are not supported"):
-        fitted.log_evidence(da.from_array(X, chunks=50), y)
+    X, y = cancer
+    w = np.random.RandomState(0).randint(1, 3, y.size).astype(float)
+    params = dict(lambda_="evidence", tol=1e-8, random_state=0)
+    in_memory = BackpropClassifier((), **params).fit(X, y, sample_weight=w)
+    Xd, yd, wd = (da.from_array(a, chunks=50) for a in (X, y, w))
+    chunked = BackpropClassifier((), **params).fit(Xd, yd, sample_weight=wd)
+    # Convex: the same search; the chunk sums differ only by rounding.
+    assert_allclose(chunked.lambdas_, in_memory.lambdas_, rtol=1e-8)
+    assert_allclose(chunked.scores_, in_memory.scores_, rtol=1e-9)
+    assert_allclose(chunked.n_effective_params_, in_memory.n_effective_params_)
+    assert_allclose(
+        chunked.log_evidence(Xd, yd, wd), in_memory.log_evidence(X, y, w), rtol=1e-9
+    )
 
 
 def test_lambda_parameter_validation():
@@ -358,3 +367,20 @@ def test_matrix_free_path_estimates_the_dense_values(cancer, monkeypatch):
     assert np.all(np.isfinite(fits[0].scores_))
     assert 0 <= fits[0].n_effective_params_ <= mask_of(fits[0].layer_sizes_).sum()
     assert_allclose(fits[0].log_evidence(X, y), fits[0].log_evidence_, rtol=1e-12)
+
+
+def test_warm_start_resumes_the_search_and_callback_stops_it(cancer):
+    X, y = cancer
+    clf = BackpropClassifier((), lambda_="evidence", random_state=0).fit(X, y)
+    previous = clf.fitted_lambda_
+    clf.set_params(warm_start=True).fit(X, y)
+    assert clf.lambdas_[0] == previous  # the search starts where it ended
+    # A callback returning True stops the refit and the search with it.
+    stopped = BackpropClassifier(
+        (), lambda_="evidence", random_state=0, callback=lambda i, J, t: True
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        stopped.fit(X, y)
+    assert stopped.lambdas_.size == 1 and stopped.stop_reason_ == "callback"
+    assert np.isfinite(stopped.log_evidence_) and stopped.n_effective_params_ > 0
