@@ -33,10 +33,10 @@ Run ``python benchmarks/evidence.py``; ``--quick`` for a smoke run (fewer
 folds and sets, smaller scale), ``--skip-scale`` to leave out (d) (then a
 few minutes on 2 cores), ``--scale-only`` for (d) alone, ``--json [PATH]``
 to also write the results as JSON (default
-``benchmarks/evidence_results.json``). A full evidence search at the scale
-of (d) takes hours on 2 cores; ``--evaluations 2`` cuts it after two points,
-which leaves its peak memory (one point's) as it is, but for the results the
-search keeps (a theta of 1.6 MiB per point).
+``benchmarks/evidence_results.json``). Each point of an evidence search at
+the scale of (d) takes minutes, so (d) cuts it after ``--evaluations`` points
+(default 2; 0 for no cut), which leaves its peak memory (one point's) as it
+is, but for the results the search keeps (a theta of 1.6 MiB per point).
 """
 
 import argparse
@@ -725,15 +725,17 @@ def main(argv=None):
     parser.add_argument(
         "--evaluations",
         type=int,
-        default=None,
-        help="cut the evidence search of (d) at this many points (its peak "
-        "memory is that of one point's evidence; a full search at 20000 rows "
-        "takes hours on 2 cores)",
+        default=2,
+        help="cut the evidence search of (d) at this many points, 0 for the "
+        "estimator's own limit (the peak memory is one point's; each point "
+        "takes minutes at 20000 rows) (default: 2)",
     )
     parser.add_argument("--memory-child", choices=["plain", "evidence"])
     args = parser.parse_args(argv)
     if args.memory_child:
-        memory_child(args.memory_child, args.rows, args.max_iter, args.evaluations)
+        memory_child(
+            args.memory_child, args.rows, args.max_iter, args.evaluations or None
+        )
         return
 
     load_start = os.getloadavg()
@@ -751,9 +753,9 @@ def main(argv=None):
         bench_convex_maximum(args.quick, results)
         bench_accuracy_and_time(args.quick, results)
     if not args.skip_scale:
-        rows = args.rows or (5000 if args.quick else 20000)
-        max_iter = args.max_iter or (5 if args.quick else 20)
-        bench_scale(rows, max_iter, args.evaluations, results)
+        rows = args.rows or (2000 if args.quick else 20000)
+        max_iter = args.max_iter or (5 if args.quick else 10)
+        bench_scale(rows, max_iter, args.evaluations or None, results)
     load_end = os.getloadavg()
     results["load_average_at_start"] = list(load_start)
     results["load_average_at_end"] = list(load_end)
