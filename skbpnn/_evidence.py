@@ -67,6 +67,8 @@ N_STEPS = 30
 _MIN_STEP, _MAX_STEP = np.log(3.0), np.log(10.0)
 # The local check's factor.
 CHECK_FACTOR = 1.5
+# Below this gamma the model kept is constant for all purposes: a warning.
+_CONSTANT_GAMMA = 0.01
 # A parabola step is taken when it promises at least this many nats.
 _REFINE_GAIN = 0.01
 
@@ -470,6 +472,15 @@ def search(
         message = None
     if not best.evidence.complete() and np.isfinite(best.score):
         best.evidence = evidence(best.result.theta, best.lambda_, True)
+    gamma = best.evidence.gamma
+    if message is None and gamma is not None and gamma < _CONSTANT_GAMMA:
+        # Settled on the plateau the evidence reaches as lambda_ -> inf.
+        message = (
+            f"The data determine none of the weights (n_effective_params_="
+            f"{gamma:.3g} at lambda_={best.lambda_:.3g}): the log evidence is "
+            "flat for large lambda_ and prefers a constant model (too few "
+            "samples, or uninformative features)."
+        )
     return SearchResult(best, points, settled, message)
 
 

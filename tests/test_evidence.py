@@ -259,9 +259,9 @@ def test_tiny_data_prefer_a_constant_model():
     X = np.array([[0.1, -0.3], [0.4, 0.2], [-0.2, 0.5], [0.3, -0.1]])
     y = np.array([0, 1, 0, 1])
     clf = BackpropClassifier((3,), lambda_="evidence", random_state=0)
-    with pytest.warns(ConvergenceWarning, match="upper bound"):
+    with pytest.warns(ConvergenceWarning, match="constant model"):
         clf.fit(X, y)
-    assert clf.fitted_lambda_ == _evidence.LAMBDA_BOUNDS[1]
+    assert clf.fitted_lambda_ >= 1e4
     assert clf.n_effective_params_ < 0.01
     assert np.all(np.isfinite(clf.scores_))
     # The weights are about zero: a constant model.
