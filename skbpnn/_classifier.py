@@ -230,10 +230,11 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
     (separable data as ``lambda_ -> 0``, too little data as
     ``lambda_ -> inf``) or a search that does not settle gives a
     :class:`~sklearn.exceptions.ConvergenceWarning` saying so, and the best
-    point found is kept; so does a kept model that the data do not determine
-    (``n_effective_params_ < 0.01``: a constant model). The evidence of a non-convex network is that of
-    one mode, and it varies between the modes warm refits reach; the User
-    guide's "Choosing ``lambda_`` by the evidence" has the math and the limits.
+    point found is kept; so does a kept model that the data do not
+    determine (``n_effective_params_ < 0.01``: a constant model). The
+    evidence of a non-convex network is that of one mode, and it varies
+    between the modes warm refits reach; the User guide's "Choosing
+    ``lambda_`` by the evidence" has the math and the limits.
     Dask collections get ``G`` (or its products) and ``E_D`` as sums over
     their chunks on the workers; array API inputs are fitted in their
     namespace and the evidence is computed on a host copy of the data.
