@@ -104,7 +104,13 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         most ``ftol`` = 2.2e-9 (scipy's default, ``factr * eps``), and at
         ``max_iter`` or ``max_fun``. A smaller ``tol`` makes the gradient
         test stricter; ``tol=0`` leaves only the relative-decrease test and
-        the limits. ``stop_reason_`` says which ended the fit.
+        the limits. ``stop_reason_`` says which ended the fit. With
+        ``lambda_="evidence"`` and no hidden layer, the refits use
+        ``tol / m`` (``m`` the sum of the sample weights): the gradient of
+        the summed cost, where the Laplace approximation is taken, held to
+        ``tol``; the cost is convex there, so the mode is cheap to reach,
+        and the evidence at ``fitted_lambda_`` comes within hundredths of a
+        nat of its maximum over ``lambda_``.
     max_fun : int, default=15000
         Maximum cost evaluations (MLPClassifier's default).
     random_state : int, RandomState instance or None, default=None
@@ -218,15 +224,17 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
     towards MacKay's update ``gamma / |w|^2``), a parabola refinement, and a
     local check (refits warm from ``theta_`` at ``fitted_lambda_ * 1.5``
     and ``/ 1.5`` have no higher log evidence), within ``[1e-6, 1e6]`` and at
-    most 12 refits. Up to 4000 parameters ``G`` is formed and factorized
+    most 16 refits. Up to 4000 parameters ``G`` is formed and factorized
     (exact); above, log det and trace are stochastic Lanczos estimates from
     Gauss-Newton-vector products (no ``P x P`` array). A maximum at a bound
     (separable data as ``lambda_ -> 0``, too little data as
     ``lambda_ -> inf``) or a search that does not settle gives a
     :class:`~sklearn.exceptions.ConvergenceWarning` saying so, and the best
-    point found is kept. The evidence of a non-convex network is that of
-    one mode, and it varies between the modes warm refits reach; the User
-    guide's "Choosing ``lambda_`` by the evidence" has the math and the limits.
+    point found is kept; so does a kept model that the data do not
+    determine (``n_effective_params_ < 0.01``: a constant model). The
+    evidence of a non-convex network is that of one mode, and it varies
+    between the modes warm refits reach; the User guide's "Choosing
+    ``lambda_`` by the evidence" has the math and the limits.
     Dask collections get ``G`` (or its products) and ``E_D`` as sums over
     their chunks on the workers; array API inputs are fitted in their
     namespace and the evidence is computed on a host copy of the data.
@@ -473,7 +481,7 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
             else fit_thread_limits(layer_sizes, product_rows)
         )
 
-        def fit_at(lambda_, theta_start, fun=None):
+        def fit_at(lambda_, theta_start, fun=None, tol=self.tol):
             if fun is None:
                 fun = data.make_fun(layer_sizes, lambda_)[0]
             return run_lbfgs(
@@ -481,7 +489,7 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
                 theta_start,
                 max_iter=self.max_iter,
                 max_fun=self.max_fun,
-                tol=self.tol,
+                tol=tol,
                 verbose=self.verbose,
                 callback=self.callback,
                 # run_lbfgs, fit_at, fit, _fit_context's wrapper, the user
@@ -544,7 +552,17 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         seed = _evidence.seed_from(self.random_state)
         evidence = _evidence.EvidenceFunction(curvature, method, seed)
         mask = _evidence.weight_mask(curvature.shapes)
-        found = _evidence.search(fit_at, evidence, theta0, lambda0, mask)
+        tol = self.tol
+        if len(layer_sizes) == 2:
+            # Convex: the mode is cheap to reach, and the evidence is taken
+            # there. tol holds the gradient of J = S / m; tol / m holds that
+            # of S itself, where the Laplace approximation is taken.
+            tol = self.tol / curvature.sw_sum
+
+        def refit(lambda_, theta_start):
+            return fit_at(lambda_, theta_start, tol=tol)
+
+        found = _evidence.search(refit, evidence, theta0, lambda0, mask)
         # The warnings of the refits along the way are the search's business;
         # those of the fit kept are the user's, as for a fixed lambda_.
         for caught in found.best.caught:

@@ -192,9 +192,9 @@ class DaskCurvature:
     for arrays): each chunk's sum on the workers, the chunks' sums added.
     """
 
-    def __init__(self, X, y2, w2, classes, shapes):
+    def __init__(self, X, y2, w2, classes, shapes, sw_sum):
         self.X, self.y2, self.w2, self.classes = X, y2, w2, classes
-        self.shapes = shapes
+        self.shapes, self.sw_sum = shapes, sw_sum
         self.n_params = sum(r * c for r, c in shapes)
 
     def _map(self, func, width, **kwargs):
@@ -337,7 +337,7 @@ def training_data(est, X, y, sample_weight, reset):
 
     def curvature(layer_sizes):
         shapes = backprop.layer_shapes(layer_sizes)
-        return DaskCurvature(X, y2, w2, classes, shapes)
+        return DaskCurvature(X, y2, w2, classes, shapes, sw_sum)
 
     K = 1 if len(classes) == 2 else len(classes)
     return TrainingData(binarizer, X.shape[1], K, make_fun, curvature=curvature)

@@ -54,7 +54,7 @@ DENSE_MAX_PARAMS = 4000
 LAMBDA_BOUNDS = (1e-6, 1e6)
 
 #: The most refits (points) one search makes.
-MAX_EVALUATIONS = 12
+MAX_EVALUATIONS = 16
 
 #: Probes and Lanczos steps of the matrix-free estimates (those of
 #: :func:`skbpnn._lanczos.logdet_and_trace`, whose docstring gives their
@@ -63,10 +63,12 @@ N_PROBES = 10
 N_STEPS = 30
 
 # Steps of the coarse search in log lambda: the first at least log 3, a
-# step doubled after each gain, at most log 100.
-_MIN_STEP, _MAX_STEP = np.log(3.0), np.log(100.0)
+# step doubled after each gain, at most log 10.
+_MIN_STEP, _MAX_STEP = np.log(3.0), np.log(10.0)
 # The local check's factor.
 CHECK_FACTOR = 1.5
+# Below this gamma the model kept is constant for all purposes: a warning.
+_CONSTANT_GAMMA = 0.01
 # A parabola step is taken when it promises at least this many nats.
 _REFINE_GAIN = 0.01
 
@@ -82,6 +84,9 @@ class DataCurvature:
         self.X, self.Y, self.w, self.rows = X, Y, w, rows
         self.shapes, self.block_rows = shapes, block_rows
         self.workspace = Workspace()
+        m = X.shape[0] if rows is None else rows.shape[0]
+        # m, the sum of the weights: S = m J.
+        self.sw_sum = float(m if w is None else np.sum(w, dtype=np.float64))
 
     def data_cost(self, theta):
         """``E_D = sum_n w_n J_n``, the summed cross-entropy, float."""
@@ -467,6 +472,15 @@ def search(
         message = None
     if not best.evidence.complete() and np.isfinite(best.score):
         best.evidence = evidence(best.result.theta, best.lambda_, True)
+    gamma = best.evidence.gamma
+    if message is None and gamma is not None and gamma < _CONSTANT_GAMMA:
+        # Settled on the plateau the evidence reaches as lambda_ -> inf.
+        message = (
+            f"The data determine none of the weights (n_effective_params_="
+            f"{gamma:.3g} at lambda_={best.lambda_:.3g}): the log evidence is "
+            "flat for large lambda_ and prefers a constant model (too few "
+            "samples, or uninformative features)."
+        )
     return SearchResult(best, points, settled, message)
 
 

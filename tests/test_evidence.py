@@ -130,8 +130,7 @@ def test_tiny_network_matches_finite_difference_evidence(iris):
 
 def test_no_hidden_layer_reaches_the_brute_force_maximum(cancer):
     X, y = cancer
-    clf = BackpropClassifier((), lambda_="evidence", tol=1e-8, random_state=0)
-    clf.fit(X, y)
+    clf = BackpropClassifier((), lambda_="evidence", random_state=0).fit(X, y)
     sizes = clf.layer_sizes_
     Y = targets(clf, y)
     value, gamma = reference_evidence(
@@ -143,7 +142,8 @@ def test_no_hidden_layer_reaches_the_brute_force_maximum(cancer):
     grid = clf.fitted_lambda_ * np.exp(np.linspace(-2.5, 2.5, 41))
     scores = []
     for lambda_ in grid:
-        fit = BackpropClassifier((), lambda_=lambda_, tol=1e-8, random_state=0)
+        # the mode to 1e-10 of the summed cost's gradient
+        fit = BackpropClassifier((), lambda_=lambda_, tol=1e-10 / y.size, max_iter=5000)
         fit.fit(X, y)
         scores.append(
             reference_evidence(
@@ -259,9 +259,9 @@ def test_tiny_data_prefer_a_constant_model():
     X = np.array([[0.1, -0.3], [0.4, 0.2], [-0.2, 0.5], [0.3, -0.1]])
     y = np.array([0, 1, 0, 1])
     clf = BackpropClassifier((3,), lambda_="evidence", random_state=0)
-    with pytest.warns(ConvergenceWarning, match="upper bound"):
+    with pytest.warns(ConvergenceWarning, match="constant model"):
         clf.fit(X, y)
-    assert clf.fitted_lambda_ == _evidence.LAMBDA_BOUNDS[1]
+    assert clf.fitted_lambda_ >= 1e4
     assert clf.n_effective_params_ < 0.01
     assert np.all(np.isfinite(clf.scores_))
     # The weights are about zero: a constant model.
