@@ -560,20 +560,37 @@ def block_cost_and_gradient(thetas, X, Y, w, grad_thetas, workspace):
     return data_cost
 
 
-# The most the scratch of one block of a Gauss-Newton matrix holds (the
-# Jacobians U^(l) and the per-row factors C of one pair of layers).
+# The most the scratch of one row block of a Gauss-Newton matrix holds (the
+# Jacobians U^(l), the per-row factors C and the products abar abar^T).
 GAUSS_NEWTON_BLOCK_BYTES = 32 * 2**20
+
+# Of which the products abar abar^T of one pair of layers take at most this
+# many columns per row (more rows per block, the products split in columns).
+_GAUSS_NEWTON_MAX_COLUMNS = 2048
 
 
 def gauss_newton_rows(shapes):
     """Rows per block of :func:`gauss_newton_matrix_blocked`, by its scratch."""
+    return max(16, GAUSS_NEWTON_BLOCK_BYTES // (8 * _gauss_newton_row_size(shapes)))
+
+
+def _gauss_newton_row_size(shapes):
+    """Float64 scratch per row of one block, but the products abar abar^T."""
     K = shapes[-1][0]
     sizes = [s_next for s_next, _ in shapes]
-    per_row = sum(K * s for s in sizes) + sum(c for _, c in shapes)
-    # C of one pair of layers, and one unit's factor F of the largest layer.
-    per_row += max(s * t for s in sizes for t in sizes)
-    per_row += max(s * c for s, c in shapes)
-    return max(16, GAUSS_NEWTON_BLOCK_BYTES // (8 * per_row))
+    per_row = sum(K * s for s in sizes) + 2 * sum(c for _, c in shapes)
+    # C of one pair of layers and its columns B; the products' columns.
+    per_row += 2 * max(s * t for s in sizes for t in sizes)
+    return per_row + _GAUSS_NEWTON_MAX_COLUMNS
+
+
+def _triangle_index(n):
+    """``(n, n)`` positions of ``(min(i, j), max(i, j))`` in the row-major
+    upper triangle of an ``n x n`` matrix (``(0, 0), (0, 1), ..., (1, 1), ...``)."""
+    iu, ju = np.triu_indices(n)
+    index = np.empty((n, n), dtype=np.intp)
+    index[iu, ju] = index[ju, iu] = np.arange(iu.size)
+    return index
 
 
 def gauss_newton_matrix_blocked(theta, X, shapes, w, block_rows, workspace, rows=None):
@@ -587,12 +604,16 @@ def gauss_newton_matrix_blocked(theta, X, shapes, w, block_rows, workspace, rows
     the ``(K, s_{l+1})`` Jacobian of ``z^(L)`` with respect to ``z^(l+1)``
     and ``abar^(l) = [1, a^(l)]``. So the block of layers ``(l, l')`` is
     ``sum_n C_n (x) abar^(l) abar^(l')^T`` with
-    ``C_n = U^(l)^T diag(D_n) U^(l')``: ``m P^2`` multiply-adds in all,
-    ``K`` times fewer than ``J^T D J``. The sum over rows runs as one
-    ``(s_l + 1) x rows x s_{l'+1} (s_l' + 1)`` product per unit of layer
-    ``l + 1`` (``block_rows`` rows at a time); only the upper triangle is
-    computed and entries of ``C`` that are zero in every row (the output
-    layer's ``U`` is the identity) are skipped.
+    ``C_n = U^(l)^T diag(D_n) U^(l')``: entry ``((i, i'), (j, j'))`` of
+    one product ``B^T Q`` over the rows, ``B[n] = vec(C_n)`` and
+    ``Q[n] = vec(abar^(l) abar^(l')^T)``, ``m P^2`` multiply-adds in all,
+    ``K`` times fewer than ``J^T D J``. Within one layer both factors are
+    symmetric (``C_n`` in ``(i, i')``, ``abar abar^T`` in ``(j, j')``), so
+    the product runs over their upper triangles only, a quarter of the
+    work, and the entries are copied into place; the output layer's ``C_n``
+    is diagonal (its ``U`` is the identity) and only its diagonal enters.
+    The rows run ``block_rows`` at a time, the columns of ``Q`` in pieces
+    of a bounded size.
 
     Arguments as :func:`data_cost_and_gradient` (``theta`` of any float
     dtype; the matrix is computed in float64 whatever the data's dtype).
@@ -606,15 +627,35 @@ def gauss_newton_matrix_blocked(theta, X, shapes, w, block_rows, workspace, rows
     n_params = int(offsets[-1])
     m = X.shape[0] if rows is None else rows.shape[0]
     n_thetas = len(thetas)
-    pairs = [(l, l2) for l in range(n_thetas) for l2 in range(l, n_thetas)]
-    # Each block of layers summed in the layout [i, i', j, j'] (unit i of
-    # layer l + 1, column j of Theta^(l)), where a unit's products land in
-    # one contiguous slab; permuted into G once, at the end.
-    sums = {
-        (l, l2): np.zeros((shapes[l][0], shapes[l2][0], shapes[l][1], shapes[l2][1]))
-        for l, l2 in pairs
-    }
+    last = n_thetas - 1
     block_rows = max(1, block_rows)
+    # Columns of Q per piece: what the budget leaves, at least one j.
+    max_columns = max(
+        max(c for _, c in shapes),
+        GAUSS_NEWTON_BLOCK_BYTES // (8 * min(block_rows, max(m, 1)))
+        - _gauss_newton_row_size(shapes)
+        + _GAUSS_NEWTON_MAX_COLUMNS,
+    )
+    plans = {}
+    for l in range(n_thetas):
+        for l2 in range(l, n_thetas):
+            (s, c), (s2, c2) = shapes[l], shapes[l2]
+            if l == l2:
+                # Q over j <= j': column j' - j + offset_j.
+                widths = np.arange(c, 0, -1)
+                b_rows = s if l == last else s * (s + 1) // 2
+            else:
+                widths = np.full(c, c2)
+                b_rows = s * s2
+            # Pieces of consecutive j, each at most max_columns wide.
+            pieces, first, width = [], 0, 0
+            for j in range(c):
+                if width + widths[j] > max_columns and width > 0:
+                    pieces.append((first, j, width))
+                    first, width = j, 0
+                width += int(widths[j])
+            pieces.append((first, c, width))
+            plans[l, l2] = (pieces, np.zeros((b_rows, int(widths.sum()))))
     for start in range(0, m, block_rows):
         stop = min(start + block_rows, m)
         index = slice(start, stop) if rows is None else rows[start:stop]
@@ -629,51 +670,70 @@ def gauss_newton_matrix_blocked(theta, X, shapes, w, block_rows, workspace, rows
             D *= np.asarray(w[start:stop], dtype=np.float64)[:, None]
         mb, K = h.shape
         # U^(l) = dz^(L)/dz^(l+1), one (K, s_{l+1}) matrix per row, from the top:
-        # U^(L-1) = I, U^(l) = U^(l+1) Theta^(l+1)[:, 1:] .* g'(z^(l+1)).
+        # U^(L-1) = I (not formed), U^(l) = U^(l+1) Theta^(l+1)[:, 1:] .* g'(z^(l+1)).
         U = [None] * n_thetas
-        U[-1] = np.broadcast_to(np.eye(K), (mb, K, K))
         for l in range(n_thetas - 2, -1, -1):
             a = activations[l + 1]
-            U[l] = (U[l + 1] @ thetas[l + 1][:, 1:]) * (a * (1 - a))[:, None, :]
+            upper = thetas[l + 1][:, 1:]
+            if l + 1 < last:
+                upper = U[l + 1] @ upper
+            U[l] = upper * (a * (1 - a))[:, None, :]
         abar = [np.hstack([np.ones((mb, 1)), activations[l]]) for l in range(n_thetas)]
-        for l, l2 in pairs:
+        for (l, l2), (pieces, R) in plans.items():
             (s, c), (s2, c2) = shapes[l], shapes[l2]
-            # C_n[i, i'] = sum_k D_nk U_n[k, i] U'_n[k, i'], shape (rows, s, s2)
-            C = np.matmul((D[:, :, None] * U[l]).transpose(0, 2, 1), U[l2])
-            used = np.any(C != 0, axis=0)
-            total = sums[l, l2]
-            for i in range(s):
-                # One product per unit i of layer l + 1, for all its partners
-                # i' at once (only i' >= i within one layer: G is symmetric).
-                first = i if l == l2 else 0
-                cols = first + np.flatnonzero(used[i, first:])
-                if cols.size == 0:
-                    continue
-                F = workspace.get("gn_F", (mb, cols.size, c2), np.float64)
-                np.multiply(C[:, i, cols][:, :, None], abar[l2][:, None, :], out=F)
-                R = abar[l].T @ F.reshape(mb, -1)  # [j, (i', j')]
-                R = R.reshape(c, cols.size, c2).transpose(1, 0, 2)
-                if cols[-1] - cols[0] + 1 == cols.size:  # a range: a view
-                    total[i, cols[0] : cols[-1] + 1] += R
+            # B[n] = C_n, C_n[i, i'] = sum_k D_nk U_n[k, i] U'_n[k, i'], its
+            # upper triangle within one layer, its diagonal D_n at the output.
+            if l == l2 == last:
+                B = D
+            elif l2 == last:
+                B = (D[:, :, None] * U[l]).transpose(0, 2, 1).reshape(mb, s * s2)
+            else:
+                C = np.matmul((D[:, :, None] * U[l]).transpose(0, 2, 1), U[l2])
+                if l == l2:
+                    iu, ju = np.triu_indices(s)
+                    B = C.reshape(mb, s * s)[:, iu * s + ju]
                 else:
-                    total[i, cols] += R
+                    B = C.reshape(mb, s * s2)
+            B = np.ascontiguousarray(B)
+            a1, a2 = abar[l], abar[l2]
+            position = 0
+            for first, end, width in pieces:
+                Q = workspace.get("gn_Q", (mb, width), np.float64)
+                column = 0
+                for j in range(first, end):
+                    # Q[n, (j, j')] = abar[n, j] abar'[n, j'] (j' >= j in one layer).
+                    part = a2[:, j:] if l == l2 else a2
+                    np.multiply(
+                        part,
+                        a1[:, j : j + 1],
+                        out=Q[:, column : column + part.shape[1]],
+                    )
+                    column += part.shape[1]
+                R[:, position : position + width] += B.T @ Q
+                position += width
     G = np.empty((n_params, n_params))
-    for l, l2 in pairs:
+    for (l, l2), (_, R) in plans.items():
         (s, c), (s2, c2) = shapes[l], shapes[l2]
-        # G[(j, i), (j', i')]: column-major Theta, index j s + i.
-        block = sums.pop((l, l2)).transpose(2, 0, 3, 1).reshape(c * s, c2 * s2)
         rows_l = slice(offsets[l], offsets[l + 1])
         rows_l2 = slice(offsets[l2], offsets[l2 + 1])
-        if l == l2:
-            # Only units i <= i' were summed: the rest by symmetry, and the
-            # i = i' blocks made exactly symmetric (their products round).
-            unit = np.arange(c * s) % s
-            lower = unit[:, None] > unit[None, :]
-            same = unit[:, None] == unit[None, :]
-            block = np.where(lower, block.T, block)
-            block[same] = 0.5 * (block + block.T)[same]
-            G[rows_l, rows_l] = block
-        else:
+        # G[(j, i), (j', i')] (column-major Theta, index j s + i) = R[(i, i'), (j, j')].
+        if l != l2:
+            block = (
+                R.reshape(s, s2, c, c2).transpose(2, 0, 3, 1).reshape(c * s, c2 * s2)
+            )
             G[rows_l, rows_l2] = block
             G[rows_l2, rows_l] = block.T
+            continue
+        if l == last:
+            # Only C's diagonal was summed: the rest is zero.
+            unit_rows = np.full((s, s), s)
+            unit_rows[np.arange(s), np.arange(s)] = np.arange(s)
+            R = np.vstack([R, np.zeros((1, R.shape[1]))])
+        else:
+            unit_rows = _triangle_index(s)
+        columns = _triangle_index(c)
+        # The block as (j, i, j', i'), filled one unit i at a time.
+        target = G[rows_l, rows_l].reshape(c, s, c, s)
+        for i in range(s):
+            target[:, i] = R[unit_rows[i]][:, columns].transpose(1, 2, 0)
     return G

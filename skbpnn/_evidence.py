@@ -25,16 +25,18 @@ the first step lost. A parabola through the best point and its neighbours
 refines it; last, refits warm from the best weights at ``lambda_ * 1.5``
 and ``lambda_ / 1.5`` check it is a local maximum (a higher one becomes the
 new best and the refinement and check run again). Each point costs one
-refit and one ``G``; ``gamma`` (a triangular inverse more) is computed only
-at the first point and at the one kept. Knows nothing of estimators.
+refit, one ``G`` and its Cholesky factor; the first point's ``gamma``, which
+only gives a direction, is a cheap estimate from that factor (random probes,
+:func:`_estimate_gamma`), and only the kept point's is exact (a triangular
+inverse more). Knows nothing of estimators.
 """
 
 import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
-from scipy.linalg import LinAlgError, cholesky
-from scipy.linalg.lapack import dtrtri
+from scipy.linalg import solve_triangular
+from scipy.linalg.lapack import dpotrf, dtrtri
 from sklearn.utils import check_random_state
 
 from ._evaluation import (
@@ -71,6 +73,8 @@ CHECK_FACTOR = 1.5
 _CONSTANT_GAMMA = 0.01
 # A parabola step is taken when it promises at least this many nats.
 _REFINE_GAIN = 0.01
+# Probes of the first point's estimate of gamma (it gives a direction only).
+_GAMMA_PROBES = 32
 
 
 class DataCurvature:
@@ -154,8 +158,9 @@ class Evidence:
     method: str
     logdet_std: float = 0.0
     trace_std: float = 0.0
-    # The Cholesky factor of A, kept (dense, without gamma) so that gamma
-    # can come later without forming G again; None once not needed.
+    # The Cholesky factor U of A = U^T U (upper, Fortran order), kept
+    # (dense, without gamma) so that gamma can come later without forming
+    # G again; None once not needed.
     factor: object = field(default=None, repr=False)
     mask: object = field(default=None, repr=False)
     lambda_: float = 0.0
@@ -170,19 +175,28 @@ class Evidence:
         self.factor = None
         return True
 
+    def estimate_gamma(self):
+        """``gamma``, or an estimate from the kept factor; None if neither."""
+        if self.gamma is not None:
+            return self.gamma
+        if self.factor is None:
+            return None
+        return _estimate_gamma(self.factor, self.mask, self.lambda_)
+
 
 def _cholesky_logdet(A):
-    """``(L, log det A)`` for a symmetric positive definite ``A`` (overwritten).
+    """``(U, log det A)``, ``A = U^T U``, for a symmetric ``A`` (overwritten).
 
     ``A = G + diag(>= min(lambda_, 1e-4))`` is positive definite; should
-    rounding make the factorization fail, the eigenvalues, clipped at the
-    diagonal's smallest term, give the log det (and ``L`` is None).
+    rounding make the factorization fail, ``(None, None)`` (the caller
+    falls back to the eigenvalues). ``A`` is C-ordered and symmetric, so
+    its transpose, the same matrix in Fortran order, is factorized in
+    place (no copy).
     """
-    try:
-        L = cholesky(A, lower=True, overwrite_a=True, check_finite=False)
-    except LinAlgError:
+    U, info = dpotrf(A.T, lower=0, clean=1, overwrite_a=1)
+    if info != 0:
         return None, None
-    return L, 2.0 * float(np.sum(np.log(np.diag(L))))
+    return U, 2.0 * float(np.sum(np.log(np.diag(U))))
 
 
 def evidence_at(curvature, theta, lambda_, *, need_gamma, method, seed):
@@ -202,8 +216,8 @@ def evidence_at(curvature, theta, lambda_, *, need_gamma, method, seed):
     if method == "dense":
         A = curvature.gauss_newton(theta)
         A[np.diag_indices_from(A)] += diag
-        L, logdet = _cholesky_logdet(A)
-        if L is None:
+        U, logdet = _cholesky_logdet(A)
+        if U is None:
             # Rounding broke the factorization: eigenvalues, clipped.
             A = curvature.gauss_newton(theta)
             A[np.diag_indices_from(A)] += diag
@@ -214,8 +228,8 @@ def evidence_at(curvature, theta, lambda_, *, need_gamma, method, seed):
                 trace = float(np.sum((vecs[mask] ** 2) / eigvals))
                 gamma = k - lambda_ * trace
         elif need_gamma:
-            gamma = _gamma_from_factor(L, mask, lambda_)
-            L = None
+            gamma = _gamma_from_factor(U, mask, lambda_)
+            U = None
     else:
         from ._lanczos import logdet_and_trace
 
@@ -248,15 +262,31 @@ def evidence_at(curvature, theta, lambda_, *, need_gamma, method, seed):
     )
     if not np.isfinite(value):
         value = -np.inf
-    factor = L if method == "dense" and gamma is None else None
+    factor = U if method == "dense" and gamma is None else None
     return Evidence(value, gamma, method, logdet_std, trace_std, factor, mask, lambda_)
 
 
-def _gamma_from_factor(L, mask, lambda_):
-    """``gamma = k - lambda_ tr(A^-1 M)`` from ``A = L L^T`` (L overwritten)."""
-    # (A^-1)_ii = |L^-1 e_i|^2: the squares of L^-1's columns.
-    L_inv, info = dtrtri(L, lower=1, overwrite_c=1)
-    trace = float(np.einsum("ij,ij->", L_inv[:, mask], L_inv[:, mask]))
+def _gamma_from_factor(U, mask, lambda_):
+    """``gamma = k - lambda_ tr(A^-1 M)`` from ``A = U^T U`` (U overwritten)."""
+    # A^-1 = U^-1 U^-T, so (A^-1)_ii = |row i of U^-1|^2.
+    U_inv, info = dtrtri(U, lower=0, overwrite_c=1)
+    rows = U_inv[mask]
+    trace = float(np.einsum("ij,ij->", rows, rows))
+    k = int(mask.sum())
+    return float(np.clip(k - lambda_ * trace, 0.0, k))
+
+
+def _estimate_gamma(U, mask, lambda_, n_probes=_GAMMA_PROBES):
+    """Hutchinson's estimate of ``gamma`` from ``A = U^T U`` (U kept).
+
+    ``tr(A^-1 M) = E[|U^-T M z|^2]`` over random signs ``z`` (fixed
+    probes): ``n_probes`` triangular solves, ``P^2`` each, instead of the
+    ``P^3 / 3`` of the inverse.
+    """
+    probes = np.random.RandomState(0).choice([-1.0, 1.0], (U.shape[0], n_probes))
+    probes[~mask] = 0.0
+    solved = solve_triangular(U, probes, trans="T", lower=False, check_finite=False)
+    trace = float(np.einsum("ij,ij->", solved, solved)) / n_probes
     k = int(mask.sum())
     return float(np.clip(k - lambda_ * trace, 0.0, k))
 
@@ -402,12 +432,17 @@ def search(
     settled = False
     try:
         x0 = float(np.clip(np.log(lambda0), lo, hi))
-        best = evaluate(x0, theta0, need_gamma=True)
+        best = evaluate(x0, theta0)
         first = best
-        # MacKay's update, gamma / |w|^2, gives the first direction.
+        # MacKay's update, gamma / |w|^2, gives the first direction (gamma
+        # estimated from the kept factor: only its side of x0 matters).
         theta = first.result.theta
         w2 = float(theta[mask] @ theta[mask])
-        gamma = first.evidence.gamma or 0.0
+        gamma = first.evidence.estimate_gamma()
+        if gamma is None and np.isfinite(first.score):
+            first.evidence = evidence(theta, first.lambda_, True)
+            gamma = first.evidence.gamma
+        gamma = gamma or 0.0
         if gamma > 0 and w2 > 0:
             jump = np.log(gamma / w2) - x0
         else:

@@ -423,6 +423,27 @@ def test_gauss_newton_matrix_matches_finite_difference_jacobians(sizes, weighted
     assert_allclose(G32, G, rtol=1e-5, atol=1e-6 * np.abs(G).max())
 
 
+def test_gauss_newton_matrix_in_row_blocks_and_column_pieces(monkeypatch):
+    # Rows read through an index, 3 at a time, the products abar abar^T cut
+    # in pieces of one column j: the finite-difference matrix of those rows.
+    from skbpnn import _evaluation
+
+    sizes = (5, 4, 3, 2)
+    rng = np.random.RandomState(2)
+    X = rng.randn(11, sizes[0])
+    w = rng.rand(11)
+    rows = rng.permutation(11)[:8]
+    theta = bp.init_weights(sizes, epsilon_init=2.0, random_state=3)
+    shapes = [(t, s + 1) for s, t in zip(sizes[:-1], sizes[1:])]
+    monkeypatch.setattr(_evaluation, "GAUSS_NEWTON_BLOCK_BYTES", 1)
+    G = _evaluation.gauss_newton_matrix_blocked(
+        theta, X, shapes, w[rows], 3, _evaluation.Workspace(), rows
+    )
+    expected = dense_gauss_newton(theta, X[rows], sizes, w[rows])
+    assert_allclose(G, expected, rtol=1e-6, atol=1e-8 * np.abs(expected).max())
+    assert_array_equal(G, G.T)
+
+
 def test_gauss_newton_matrix_is_the_logistic_regression_hessian():
     # No hidden layer: z = Theta [1; x] is linear in theta, so G is the exact
     # Hessian of E_D, X^T diag(h_k (1 - h_k)) X for each output k and zero

@@ -384,3 +384,22 @@ def test_warm_start_resumes_the_search_and_callback_stops_it(cancer):
         stopped.fit(X, y)
     assert stopped.lambdas_.size == 1 and stopped.stop_reason_ == "callback"
     assert np.isfinite(stopped.log_evidence_) and stopped.n_effective_params_ > 0
+
+
+def test_log_det_and_gamma_from_the_cholesky_factor():
+    # A C-ordered symmetric positive definite A, factorized in place: log det
+    # and gamma (exact from the inverse, estimated from probes) against numpy.
+    rng = np.random.RandomState(0)
+    n, lambda_ = 60, 0.7
+    mask = rng.rand(n) < 0.8
+    B = rng.randn(n, 2 * n)
+    A = B @ B.T / n + np.diag(np.where(mask, lambda_, 1e-4))
+    A_inv = np.linalg.inv(A)
+    gamma = mask.sum() - lambda_ * np.trace(A_inv[np.ix_(mask, mask)])
+    U, logdet = _evidence._cholesky_logdet(A.copy())
+    assert_allclose(logdet, np.linalg.slogdet(A)[1], rtol=1e-12)
+    assert_allclose(U.T @ U, A, rtol=1e-12, atol=1e-12)
+    assert_allclose(_evidence._estimate_gamma(U, mask, lambda_), gamma, rtol=0.1)
+    assert_allclose(_evidence._gamma_from_factor(U, mask, lambda_), gamma, rtol=1e-10)
+    # Not positive definite: no factor, the caller falls back.
+    assert _evidence._cholesky_logdet(-A.copy()) == (None, None)
