@@ -9,7 +9,9 @@ draws the hidden units and the loss curve (with matplotlib).
 
 Usage and data errors print one line on stderr and exit with status 2, before
 any training: every option, output path and the whole CSV file are checked
-first, so that a typo does not cost a long fit.
+first, so that a typo does not cost a long fit. A reader that stops early
+(``python -m skbpnn | head -1``) ends the command quietly, with status 141
+(128 + SIGPIPE), as the shell reports for ``yes | head -1``.
 """
 
 import argparse
@@ -30,6 +32,9 @@ from ._classifier import BackpropClassifier
 from .plotting import _INSTALL_HINT
 
 EXIT_USAGE = 2
+# What the shell reports for a tool ended by SIGPIPE (`yes | head -1`), and
+# not 1, which is an uncaught exception's status.
+EXIT_PIPE = 128 + 13
 
 # Cells that mean "no value" in a numeric column: what spreadsheets, R and
 # pandas write for a gap (compared lower-case, after stripping blanks).
@@ -677,13 +682,32 @@ def run(args, clf):
 
 def main(argv=None):
     """Entry point of ``python -m skbpnn`` and of the ``skbpnn`` script."""
+    status = None
     try:
-        args = _parser().parse_args(argv)
-        clf = _check_args(args)
-        return run(args, clf)
-    except UsageError as exc:
-        print(f"skbpnn: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        try:
+            args = _parser().parse_args(argv)
+            clf = _check_args(args)
+            status = run(args, clf)
+        except UsageError as exc:
+            status = EXIT_USAGE
+            # A closed stderr is None; print would fall back to stdout.
+            if sys.stderr is not None:
+                print(f"skbpnn: error: {exc}", file=sys.stderr)
+        finally:
+            if sys.stdout is not None:
+                sys.stdout.flush()  # a closed pipe raises here, not at exit
+    except BrokenPipeError:
+        # The reader left (`skbpnn | head -1`): stop without a traceback, as
+        # Unix tools do. Python's "Note on SIGPIPE": point the streams at
+        # devnull so that the interpreter's last flush does not raise again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        for stream in (sys.stdout, sys.stderr):
+            if stream is not None:
+                os.dup2(devnull, stream.fileno())
+        os.close(devnull)
+        if status != EXIT_USAGE:  # whose message went to a closed stderr
+            status = EXIT_PIPE  # output cut short, even if the fit ended
+    return status
 
 
 if __name__ == "__main__":

@@ -513,3 +513,84 @@ def test_onnx_without_skl2onnx_fails_before_training(tmp_path):
     assert proc.stderr.strip() == (
         'skbpnn: error: --onnx: ONNX export needs skl2onnx: pip install "skbpnn[onnx]"'
     )
+
+
+# --------------------------------------------------------------------------
+# A reader that leaves early, a closed stderr
+
+
+def command(*args, unbuffered):
+    """The command line and environment of ``python [-u] -m skbpnn args``."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    env["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [str(REPO), env.get("PYTHONPATH")])
+    )
+    flags = ["-u"] if unbuffered else []
+    return [sys.executable, *flags, "-m", "skbpnn", *args], env
+
+
+def test_pipe_into_a_reader_of_one_line_ends_quietly(tmp_path):
+    # `python -u -m skbpnn --quiet --cv 0 | head -1`: the reader closes its
+    # end after the first line; the "fit:" line, a second later, finds it
+    # closed. Unix tools end quietly there, with the status of SIGPIPE.
+    cmd, env = command("--quiet", "--cv", "0", unbuffered=True)
+    with subprocess.Popen(
+        cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    ) as proc:
+        first = proc.stdout.readline()
+        proc.stdout.close()
+        stderr = proc.stderr.read().decode()
+        proc.wait(timeout=600)
+    assert first.startswith(b"skbpnn ")
+    assert stderr == ""  # no BrokenPipeError traceback
+    assert proc.returncode == 141  # 128 + SIGPIPE, as for `yes | head -1`
+
+
+@pytest.mark.parametrize("args", [["--quiet", "--cv", "0"], ["--help"]])
+def test_reader_gone_before_the_first_line(tmp_path, args):
+    # `skbpnn | true`, buffered: the output is written by the last flush, at
+    # the interpreter's exit, where a closed pipe prints "Exception ignored"
+    # (or, after --help's SystemExit, passes as status 0). Unbuffered, the
+    # first print raises, as in the test above (argparse ignores it).
+    cmd, env = command(*args, "--max-iter", "5", unbuffered=False)
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        proc = subprocess.run(
+            cmd,
+            cwd=tmp_path,
+            env=env,
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            timeout=600,
+        )
+    finally:
+        os.close(write_end)
+    assert proc.stderr == b""
+    assert proc.returncode == 141
+
+
+def test_usage_error_with_stderr_closed_or_gone(tmp_path):
+    cmd, env = command("--cv", "1", unbuffered=True)
+    # `skbpnn 2>&-`: Python's sys.stderr is None, and print(file=None) would
+    # write the error on stdout, into the user's data.
+    proc = subprocess.run(
+        cmd,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        preexec_fn=lambda: os.close(2),
+    )
+    assert proc.returncode == 2
+    assert proc.stdout == b""
+    # stderr's reader gone: the message is lost, the status is still 2.
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        proc = subprocess.run(
+            cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=write_end
+        )
+    finally:
+        os.close(write_end)
+    assert proc.returncode == 2
+    assert proc.stdout == b""
