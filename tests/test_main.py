@@ -504,9 +504,9 @@ def test_plot_format_lists_what_matplotlib_writes(call):
 def test_help(capsys):
     from skbpnn.__main__ import main
 
-    with pytest.raises(SystemExit) as exit:
+    with pytest.raises(SystemExit) as raised:
         main(["--help"])
-    assert exit.value.code == 0
+    assert raised.value.code == 0
     out = capsys.readouterr().out
     options = ["--hidden", "--lambda", "--max-iter", "--seed", "--quiet", "--verbose"]
     options += ["--csv", "--target", "--save", "--plot", "--cv", "--onnx"]

@@ -20,10 +20,12 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def fitted():
+def fitted(quiet_fit):
+    # 15 iterations, not converged: the pictures need weights, not a good
+    # network, so the ConvergenceWarning is left out.
     X, y = load_digits(return_X_y=True)
     clf = BackpropClassifier(hidden_layer_sizes=(6,), max_iter=15, random_state=0)
-    return make_pipeline(StandardScaler(), clf).fit(X[:300], y[:300])
+    return quiet_fit(make_pipeline(StandardScaler(), clf), X[:300], y[:300])
 
 
 @pytest.fixture(autouse=True)
