@@ -459,7 +459,6 @@ def test_spreadsheet_files_are_read(call, name):
     assert "fit: 5 L-BFGS iterations" in stdout
 
 
-@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_hidden_and_lambda_options(call):
     status, stdout, stderr = call("--hidden", "7", "5", "--lambda", "0.5", *QUICK)
     assert status == 0, stderr
@@ -486,7 +485,6 @@ def test_plot_written_where_it_says(call, folder):
     assert not (folder / "somefolder.png").exists()
 
 
-@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_plot_format_follows_the_extension(call, folder):
     pytest.importorskip("matplotlib", reason="the picture needs matplotlib")
     status, stdout, stderr = call(*QUICK, "--cv", "0", "--plot", "units.SVG")

@@ -62,6 +62,7 @@ def test_hidden_units_display_from_pipeline(fitted):
     assert ax.get_title() == "6 hidden units (input weights)"
 
 
+# 5 iterations: the titles need a fitted network, not a converged one.
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_no_hidden_layer_draws_the_output_units():
     # Logistic regression: the first layer's units are the output units.
