@@ -99,6 +99,38 @@ def test_progress_is_one_line_rewritten_on_a_terminal(tmp_path):
     assert text.endswith("\nfit time: " + text.rsplit("fit time: ", 1)[1])
 
 
+def test_on_a_terminal_a_warning_of_the_fit_follows_the_cleared_line(call, monkeypatch):
+    # Ctrl-C during the fit: the warning comes after the progress line is
+    # cleared, not at its end.
+    import skbpnn._classifier
+
+    real = skbpnn._classifier.run_lbfgs
+
+    def interrupted_at_the_5th_evaluation(fun, theta0, **kwargs):
+        count = iter(range(1, 1000))
+
+        def fun_then_ctrl_c(theta):
+            if next(count) == 5:
+                raise KeyboardInterrupt
+            return fun(theta)
+
+        return real(fun_then_ctrl_c, theta0, **kwargs)
+
+    monkeypatch.setattr(
+        skbpnn._classifier, "run_lbfgs", interrupted_at_the_5th_evaluation
+    )
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    # Warnings shown on stdout, to see where they fall among its lines.
+    monkeypatch.setattr(
+        warnings, "showwarning", lambda message, *_, **__: print(f"[{message}]")
+    )
+    status, stdout, _ = call("--max-iter", "20", "--cv", "0")
+    assert status == 0
+    assert re.search(r"\riteration +1 of 20  cost", stdout)
+    assert re.search(r"\r +\r\[Training interrupted \(KeyboardInterrupt\)", stdout)
+    assert "(interrupted: the last completed iteration is kept)" in stdout
+
+
 def test_verbose_prints_every_iteration_and_quiet_the_results_only(call):
     status, stdout, _ = call("--max-iter", "5", "--cv", "0", "--verbose")
     assert status == 0
