@@ -224,8 +224,9 @@ class _ProgressLine(io.TextIOBase):
         self._pending = ""  # the text after the last newline
         self._shown = 0  # the width of the line on screen
         # A line longer than the terminal wraps, and '\r' goes back to its
-        # last row only: cut it instead.
-        self._columns = shutil.get_terminal_size().columns - 1
+        # last row only: cut it instead. A terminal that reports no width
+        # (0 columns; Python 3.10's shutil passes it on) gets 80.
+        self._columns = (shutil.get_terminal_size().columns or 80) - 1
 
     def writable(self):
         return True
