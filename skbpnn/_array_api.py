@@ -441,8 +441,29 @@ def training_data(estimator, X, y, sample_weight, reset):
         # estimators keep their fitted arrays; float64 where the device has it.
         return xp.asarray(theta.astype(fitted_dtype), device=device)
 
+    def curvature(layer_sizes):
+        # The evidence (lambda_="evidence", log_evidence) runs on the host in
+        # numpy, on a host copy of X: its Gauss-Newton matrix and Cholesky
+        # factorization are not written for other namespaces.
+        from ._data import rows_per_block
+        from ._evidence import DataCurvature
+        from .backprop import layer_shapes
+
+        X_host = np.asarray(_to_host(X), dtype=np.float64)
+        Y_host = np.asarray(_to_host(Y), dtype=np.float64)
+        w_host = None if w is None else np.asarray(_to_host(w), dtype=np.float64)
+        block_rows = rows_per_block(layer_sizes, np.float64)
+        return DataCurvature(
+            X_host, Y_host, w_host, None, layer_shapes(layer_sizes), block_rows
+        )
+
     return TrainingData(
-        binarizer, X.shape[1], Y.shape[1], make_training_fun, fitted_theta
+        binarizer,
+        X.shape[1],
+        Y.shape[1],
+        make_training_fun,
+        fitted_theta,
+        curvature,
     )
 
 

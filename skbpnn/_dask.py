@@ -43,7 +43,14 @@ from sklearn.utils.validation import (
 
 from . import _targets, backprop
 from ._data import TrainingData, rows_per_block
-from ._evaluation import Workspace, data_cost_and_gradient, regularize
+from ._evaluation import (
+    Workspace,
+    data_cost_and_gradient,
+    gauss_newton_matrix_blocked,
+    gauss_newton_product_blocked,
+    gauss_newton_rows,
+    regularize,
+)
 
 
 def _to_array(obj, name, lengths):
@@ -156,6 +163,88 @@ def _chunk_sums(X, y, w=None, *, theta, classes, shapes, block_rows):
     return out
 
 
+def _chunk_gauss_newton(X, y, w=None, *, theta, classes, shapes, V):
+    """One chunk's Gauss-Newton matrix (``V`` None) or product ``G V``, (1, -1)."""
+    del y, classes  # G depends on the outputs, not on the targets
+    weights = None if w is None else w[:, 0]
+    if V is None:
+        G = gauss_newton_matrix_blocked(
+            theta, X, shapes, weights, gauss_newton_rows(shapes), Workspace()
+        )
+        return G.reshape(1, -1)
+    dtype = X.dtype
+    GV = gauss_newton_product_blocked(
+        theta.astype(dtype, copy=False),
+        X,
+        shapes,
+        weights,
+        rows_per_block([shapes[0][1] - 1] + [s for s, _ in shapes], dtype),
+        Workspace(),
+        V.astype(dtype, copy=False),
+    )
+    return np.asarray(GV, dtype=np.float64).reshape(1, -1)
+
+
+class DaskCurvature:
+    """``E_D``, ``G`` and ``G``-products as maps over X's row chunks.
+
+    What ``_evidence`` needs of the training data (as its ``DataCurvature``
+    for arrays): each chunk's sum on the workers, the chunks' sums added.
+    """
+
+    def __init__(self, X, y2, w2, classes, shapes, sw_sum):
+        self.X, self.y2, self.w2, self.classes = X, y2, w2, classes
+        self.shapes, self.sw_sum = shapes, sw_sum
+        self.n_params = sum(r * c for r, c in shapes)
+
+    def _map(self, func, width, **kwargs):
+        args = (self.X, self.y2) if self.w2 is None else (self.X, self.y2, self.w2)
+        parts = da.map_blocks(
+            func,
+            *args,
+            classes=self.classes,
+            shapes=self.shapes,
+            chunks=((1,) * self.X.numblocks[0], (width,)),
+            dtype=np.float64,
+            **kwargs,
+        )
+        return parts.sum(axis=0).compute()
+
+    def data_cost(self, theta):
+        """``E_D = sum_n w_n J_n``, float."""
+        total = self._map(
+            _chunk_sums,
+            1 + self.n_params,
+            theta=np.asarray(theta, dtype=np.float64),
+            block_rows=rows_per_block(
+                [self.shapes[0][1] - 1] + [s for s, _ in self.shapes], self.X.dtype
+            ),
+        )
+        return float(total[0])
+
+    def gauss_newton(self, theta):
+        """``G`` of shape ``(P, P)``, float64, summed over the chunks."""
+        P = self.n_params
+        G = self._map(
+            _chunk_gauss_newton,
+            P * P,
+            theta=np.asarray(theta, dtype=np.float64),
+            V=None,
+        )
+        return G.reshape(P, P)
+
+    def gauss_newton_product(self, theta, V):
+        """``G @ V`` for ``V`` of shape ``(P,)`` or ``(P, r)``, float64."""
+        V = np.asarray(V, dtype=np.float64)
+        GV = self._map(
+            _chunk_gauss_newton,
+            V.size,
+            theta=np.asarray(theta, dtype=np.float64),
+            V=V,
+        )
+        return GV.reshape(V.shape)
+
+
 def training_data(est, X, y, sample_weight, reset):
     """The fit's :class:`~skbpnn._data.TrainingData` for dask inputs.
 
@@ -246,8 +335,12 @@ def training_data(est, X, y, sample_weight, reset):
 
         return fun, None  # the evaluations run on the workers
 
+    def curvature(layer_sizes):
+        shapes = backprop.layer_shapes(layer_sizes)
+        return DaskCurvature(X, y2, w2, classes, shapes, sw_sum)
+
     K = 1 if len(classes) == 2 else len(classes)
-    return TrainingData(binarizer, X.shape[1], K, make_fun)
+    return TrainingData(binarizer, X.shape[1], K, make_fun, curvature=curvature)
 
 
 def _block_method(X, *, est, method):

@@ -64,6 +64,10 @@ class TrainingData:
     L-BFGS-B's vector work, gets one thread). ``fitted_theta``, when given, maps
     L-BFGS's float64 numpy ``theta`` to the fitted ``theta_`` (the array API
     path keeps it in ``X``'s namespace and on its device).
+    ``curvature(layer_sizes)``, where the path has it, returns an
+    ``_evidence.DataCurvature``: ``E_D``, the Gauss-Newton matrix and its
+    products over the same rows and weights as ``fun`` (for
+    ``lambda_="evidence"``); None where the evidence is not available.
     """
 
     binarizer: object
@@ -71,6 +75,7 @@ class TrainingData:
     n_outputs: int
     make_fun: Callable
     fitted_theta: Callable | None = None
+    curvature: Callable | None = None
 
 
 # The most the scratch of one block of fingerprinted rows holds: it stays in

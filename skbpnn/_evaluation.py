@@ -320,6 +320,175 @@ def regularize(theta, data_cost, grad, shapes, lambda_, sw_sum):
     return J, grad
 
 
+def gauss_newton_product_blocked(
+    theta, X, shapes, w, block_rows, workspace, V, rows=None
+):
+    """``G @ V``, the Gauss-Newton matrix of the data term times vectors, in blocks.
+
+    ``G = sum_i w_i J_i^T diag(h_i (1 - h_i)) J_i``, ``J_i`` the ``(K, P)``
+    Jacobian of row ``i``'s output ``z^(L)`` with respect to ``theta``: the
+    fast form of :func:`skbpnn.backprop.gauss_newton_product`, over the
+    same row blocks, ``rows`` index, sparse ``X`` and float32 computation as
+    :func:`data_cost_and_gradient` (whose argument conventions it takes).
+
+    ``V`` of shape ``(P,)`` or ``(P, r)`` (any float dtype) gives a float64
+    result of the same shape. The ``r`` columns travel together through
+    one forward pass with directional derivatives and one backward pass, so
+    every product is one matrix-matrix (BLAS 3) call with ``r`` times the
+    columns of the cost's. Per row and hidden unit a block holds ``2 + r``
+    numbers (activation, ``g'``, and the ``r`` directional derivatives,
+    which the backward pass's deltas then overwrite), so the block is cut to
+    ``block_rows`` times the cost's numbers per row over these: the buffers
+    hold no more than the cost's at ``block_rows``. Besides them, three
+    arrays of ``P * r`` numbers: ``V`` in the computation's dtype and
+    layout, one layer's block sums, and the result.
+    """
+    V = np.asarray(V)
+    vector = V.ndim == 1
+    V2 = V.reshape(-1, 1) if vector else V
+    r = V2.shape[1]
+    dtype = theta.dtype
+    m = X.shape[0] if rows is None else rows.shape[0]
+    thetas = roll_views(theta, shapes)
+    result = np.zeros((theta.shape[0], r))
+    # Per layer, the directions dTheta_l = (db_l, dW_l) of the r columns in
+    # the block layout (units of a row, then directions): db as (r, s_{l+1}),
+    # dW^T as (s_l, r * s_{l+1}); and the result's views in theta's layout,
+    # (s_{l+1}, r) and (s_l, s_{l+1}, r).
+    dbs, dWTs, out_bs, out_WTs = [], [], [], []
+    start = 0
+    for s_next, cols in shapes:
+        bias = slice(start, start + s_next)
+        weights = slice(start + s_next, start + s_next * cols)
+        dbs.append(np.ascontiguousarray(V2[bias].T, dtype=dtype))
+        dWT = np.empty((cols - 1, r, s_next), dtype=dtype)
+        dWT[...] = V2[weights].reshape(cols - 1, s_next, r).transpose(0, 2, 1)
+        dWTs.append(dWT.reshape(cols - 1, r * s_next))
+        out_bs.append(result[bias])
+        out_WTs.append(result[weights].reshape(cols - 1, s_next, r))
+        start += s_next * cols
+
+    # Numbers per row: the cost's (as in _data.rows_per_block) and these,
+    # with the scratch of R{a^(l)} Theta^T's layers after the first.
+    widths = [s_next for s_next, _ in shapes]
+    hidden, K = sum(widths[:-1]), widths[-1]
+    units = (2 + r) * (hidden + K) + r * max(widths[1:], default=0)
+    block_rows = max(1, min(block_rows * (2 * hidden + 3 * K) // units, m))
+    for start in range(0, m, block_rows):
+        stop = min(start + block_rows, m)
+        if rows is None:
+            X_block = X[start:stop]
+        else:
+            X_block = GatheredRows(X, rows[start:stop], workspace)
+        block_gauss_newton_product(
+            thetas,
+            X_block,
+            None if w is None else w[start:stop],
+            dbs,
+            dWTs,
+            out_bs,
+            out_WTs,
+            workspace,
+        )
+    return result[:, 0] if vector else result
+
+
+def block_gauss_newton_product(thetas, X, w, dbs, dWTs, out_bs, out_WTs, workspace):
+    """Add one block's ``sum_i w_i J_i^T D_i J_i V`` to the result's views.
+
+    The R-operator forward pass (``R{.}`` the directional derivative along
+    ``V``'s columns), then the backward pass of backpropagation started from
+    ``D R{z^(L)}`` instead of ``a^(L) - y``. Directional derivatives and
+    deltas are ``(m, r * s)`` arrays, row by row the ``r`` directions of a
+    layer's ``s`` units, so that ``R{a} Theta^T`` and ``delta Theta`` are one
+    product of ``(m r, s)`` arrays and ``a dTheta^T``, ``a^T delta`` one
+    product with ``r * s`` columns.
+    """
+    m = X.shape[0]
+    dtype = thetas[0].dtype
+    r = dbs[0].shape[0]
+    last = len(thetas) - 1
+    buffers = [
+        workspace.get(("a", l), (m, Theta.shape[0]), dtype)
+        for l, Theta in enumerate(thetas)
+    ]
+
+    # Phase 1, feedforward, and the directional derivatives beside it:
+    # R{z^(l+1)} = dTheta^(l) [1; a^(l)] + Theta^(l)[:, 1:] R{a^(l)}, with
+    # R{a^(1)} = 0 and R{a^(l+1)} = g'(z^(l+1)) .* R{z^(l+1)}.
+    activations = forward(thetas, X, dtype, buffers)
+    gprimes = [None]
+    Rs = []
+    for l, Theta in enumerate(thetas):
+        s_next = Theta.shape[0]
+        a = activations[l]
+        R = workspace.get(("R", l), (m, r * s_next), dtype)
+        if l == 0:
+            if isinstance(a, GatheredRows):
+                a.matmul_transposed(dWTs[l].T, out=R)
+            else:
+                _product(a, dWTs[l], R)
+        else:
+            np.dot(
+                Rs[-1].reshape(m * r, -1),
+                Theta[:, 1:].T,
+                out=R.reshape(m * r, s_next),
+            )
+            # a^(l) dW^T into one flat buffer shared by the layers.
+            scratch = workspace.get("R_scratch", (m * r * s_next,), dtype)
+            scratch = scratch.reshape(m, r * s_next)
+            np.dot(a, dWTs[l], out=scratch)
+            R += scratch
+        R3 = R.reshape(m, r, s_next)
+        R3 += dbs[l]
+        if l < last:
+            # g'(z^(l+1)) = a^(l+1) (1 - a^(l+1)), kept for the backward pass.
+            a_next = activations[l + 1]
+            gprime = workspace.get(("gprime", l + 1), a_next.shape, dtype)
+            np.subtract(1, a_next, out=gprime)
+            gprime *= a_next
+            gprimes.append(gprime)
+        else:
+            # D = w h (1 - h), h = g(z^(L)), written over z^(L).
+            z = activations[-1]
+            h = fast_sigmoid(z, out=z)
+            one_minus_h = workspace.get("h", z.shape, dtype)
+            np.subtract(1, h, out=one_minus_h)
+            gprime = np.multiply(h, one_minus_h, out=z)
+            if w is not None:
+                gprime *= w[:, None]
+        R3 *= gprime[:, None, :]
+        Rs.append(R)
+
+    # Phase 2, backward pass from delta^(L) = D R{z^(L)}:
+    # delta^(l) = delta^(l+1) Theta^(l)[:, 1:] .* g'(z^(l)), and
+    # (G V)_l = delta^(l+1)^T [1, a^(l)], added into the result.
+    ones_m = workspace.ones(m, dtype)
+    for l in range(last, -1, -1):
+        delta = Rs[l]
+        s_next = thetas[l].shape[0]
+        a_prev = activations[l]
+        s_l = a_prev.shape[1]
+        out_bs[l] += np.dot(ones_m, delta).reshape(r, s_next).T
+        scratch = workspace.get(("gn_grad", l), (s_l, r * s_next), dtype)
+        if isinstance(a_prev, GatheredRows):
+            for start, stop, piece in a_prev.pieces():
+                _product(piece.T, delta[start:stop], scratch)
+                out_WTs[l] += scratch.reshape(s_l, r, s_next).transpose(0, 2, 1)
+        else:
+            _product(a_prev.T, delta, scratch)
+            out_WTs[l] += scratch.reshape(s_l, r, s_next).transpose(0, 2, 1)
+        if l == 0:
+            break
+        delta_prev = Rs[l - 1]  # R{a^(l)} is spent: its buffer takes delta^(l)
+        np.dot(
+            delta.reshape(m * r, s_next),
+            thetas[l][:, 1:],
+            out=delta_prev.reshape(m * r, s_l),
+        )
+        delta_prev.reshape(m, r, s_l)[...] *= gprimes[l][:, None, :]
+
+
 def block_cost_and_gradient(thetas, X, Y, w, grad_thetas, workspace):
     """Unnormalized cost and gradient of one block of rows.
 
@@ -389,3 +558,182 @@ def block_cost_and_gradient(thetas, X, Y, w, grad_thetas, workspace):
         delta_prev *= a_prev
         delta = delta_prev
     return data_cost
+
+
+# The most the scratch of one row block of a Gauss-Newton matrix holds (the
+# Jacobians U^(l), the per-row factors C and the products abar abar^T).
+GAUSS_NEWTON_BLOCK_BYTES = 32 * 2**20
+
+# Of which the products abar abar^T of one pair of layers take at most this
+# many columns per row (more rows per block, the products split in columns).
+_GAUSS_NEWTON_MAX_COLUMNS = 2048
+
+
+def gauss_newton_rows(shapes):
+    """Rows per block of :func:`gauss_newton_matrix_blocked`, by its scratch."""
+    return max(16, GAUSS_NEWTON_BLOCK_BYTES // (8 * _gauss_newton_row_size(shapes)))
+
+
+def _gauss_newton_row_size(shapes):
+    """Float64 scratch per row of one block, but the products abar abar^T."""
+    K = shapes[-1][0]
+    sizes = [s_next for s_next, _ in shapes]
+    per_row = sum(K * s for s in sizes) + 2 * sum(c for _, c in shapes)
+    # C of one pair of layers and its columns B; the products' columns.
+    per_row += 2 * max(s * t for s in sizes for t in sizes)
+    return per_row + _GAUSS_NEWTON_MAX_COLUMNS
+
+
+def _triangle_index(n):
+    """``(n, n)`` positions of ``(min(i, j), max(i, j))`` in the row-major
+    upper triangle of an ``n x n`` matrix (``(0, 0), (0, 1), ..., (1, 1), ...``)."""
+    iu, ju = np.triu_indices(n)
+    index = np.empty((n, n), dtype=np.intp)
+    index[iu, ju] = index[ju, iu] = np.arange(iu.size)
+    return index
+
+
+def gauss_newton_matrix_blocked(theta, X, shapes, w, block_rows, workspace, rows=None):
+    """The generalized Gauss-Newton matrix ``G``, float64, in row blocks.
+
+    ``G = sum_n w_n J_n^T diag(h_n (1 - h_n)) J_n`` with ``J_n`` the
+    ``(K, P)`` Jacobian of the output layer's ``z^(L)`` for row ``n``
+    with respect to ``theta``. It is never formed from ``J_n``: for the
+    weights of layer ``l`` the Jacobian is a Kronecker product,
+    ``dz^(L)/dTheta^(l)[i, j] = U^(l)[k, i] abar^(l)[j]``, with ``U^(l)``
+    the ``(K, s_{l+1})`` Jacobian of ``z^(L)`` with respect to ``z^(l+1)``
+    and ``abar^(l) = [1, a^(l)]``. So the block of layers ``(l, l')`` is
+    ``sum_n C_n (x) abar^(l) abar^(l')^T`` with
+    ``C_n = U^(l)^T diag(D_n) U^(l')``: entry ``((i, i'), (j, j'))`` of
+    one product ``B^T Q`` over the rows, ``B[n] = vec(C_n)`` and
+    ``Q[n] = vec(abar^(l) abar^(l')^T)``, ``m P^2`` multiply-adds in all,
+    ``K`` times fewer than ``J^T D J``. Within one layer both factors are
+    symmetric (``C_n`` in ``(i, i')``, ``abar abar^T`` in ``(j, j')``), so
+    the product runs over their upper triangles only, a quarter of the
+    work, and the entries are copied into place; the output layer's ``C_n``
+    is diagonal (its ``U`` is the identity) and only its diagonal enters.
+    The rows run ``block_rows`` at a time, the columns of ``Q`` in pieces
+    of a bounded size.
+
+    Arguments as :func:`data_cost_and_gradient` (``theta`` of any float
+    dtype; the matrix is computed in float64 whatever the data's dtype).
+    Returns a new ``(P, P)`` float64 array.
+    """
+    theta = np.asarray(theta, dtype=np.float64)
+    thetas = roll_views(theta, shapes)
+    if workspace is None:
+        workspace = Workspace()
+    offsets = np.cumsum([0] + [r * c for r, c in shapes])
+    n_params = int(offsets[-1])
+    m = X.shape[0] if rows is None else rows.shape[0]
+    n_thetas = len(thetas)
+    last = n_thetas - 1
+    block_rows = max(1, block_rows)
+    # Columns of Q per piece: what the budget leaves, at least one j.
+    max_columns = max(
+        max(c for _, c in shapes),
+        GAUSS_NEWTON_BLOCK_BYTES // (8 * min(block_rows, max(m, 1)))
+        - _gauss_newton_row_size(shapes)
+        + _GAUSS_NEWTON_MAX_COLUMNS,
+    )
+    plans = {}
+    for l in range(n_thetas):
+        for l2 in range(l, n_thetas):
+            (s, c), (s2, c2) = shapes[l], shapes[l2]
+            if l == l2:
+                # Q over j <= j': column j' - j + offset_j.
+                widths = np.arange(c, 0, -1)
+                b_rows = s if l == last else s * (s + 1) // 2
+            else:
+                widths = np.full(c, c2)
+                b_rows = s * s2
+            # Pieces of consecutive j, each at most max_columns wide.
+            pieces, first, width = [], 0, 0
+            for j in range(c):
+                if width + widths[j] > max_columns and width > 0:
+                    pieces.append((first, j, width))
+                    first, width = j, 0
+                width += int(widths[j])
+            pieces.append((first, c, width))
+            plans[l, l2] = (pieces, np.zeros((b_rows, int(widths.sum()))))
+    for start in range(0, m, block_rows):
+        stop = min(start + block_rows, m)
+        index = slice(start, stop) if rows is None else rows[start:stop]
+        X_block = X[index]
+        if is_sparse(X_block):
+            X_block = X_block.toarray()
+        X_block = np.asarray(X_block, dtype=np.float64)
+        activations = forward(thetas, X_block, np.float64)
+        h = expit(activations[-1])
+        D = h * (1 - h)  # the sigmoid's curvature at each output
+        if w is not None:
+            D *= np.asarray(w[start:stop], dtype=np.float64)[:, None]
+        mb, K = h.shape
+        # U^(l) = dz^(L)/dz^(l+1), one (K, s_{l+1}) matrix per row, from the top:
+        # U^(L-1) = I (not formed), U^(l) = U^(l+1) Theta^(l+1)[:, 1:] .* g'(z^(l+1)).
+        U = [None] * n_thetas
+        for l in range(n_thetas - 2, -1, -1):
+            a = activations[l + 1]
+            upper = thetas[l + 1][:, 1:]
+            if l + 1 < last:
+                upper = U[l + 1] @ upper
+            U[l] = upper * (a * (1 - a))[:, None, :]
+        abar = [np.hstack([np.ones((mb, 1)), activations[l]]) for l in range(n_thetas)]
+        for (l, l2), (pieces, R) in plans.items():
+            (s, c), (s2, c2) = shapes[l], shapes[l2]
+            # B[n] = C_n, C_n[i, i'] = sum_k D_nk U_n[k, i] U'_n[k, i'], its
+            # upper triangle within one layer, its diagonal D_n at the output.
+            if l == l2 == last:
+                B = D
+            elif l2 == last:
+                B = (D[:, :, None] * U[l]).transpose(0, 2, 1).reshape(mb, s * s2)
+            else:
+                C = np.matmul((D[:, :, None] * U[l]).transpose(0, 2, 1), U[l2])
+                if l == l2:
+                    iu, ju = np.triu_indices(s)
+                    B = C.reshape(mb, s * s)[:, iu * s + ju]
+                else:
+                    B = C.reshape(mb, s * s2)
+            B = np.ascontiguousarray(B)
+            a1, a2 = abar[l], abar[l2]
+            position = 0
+            for first, end, width in pieces:
+                Q = workspace.get("gn_Q", (mb, width), np.float64)
+                column = 0
+                for j in range(first, end):
+                    # Q[n, (j, j')] = abar[n, j] abar'[n, j'] (j' >= j in one layer).
+                    part = a2[:, j:] if l == l2 else a2
+                    np.multiply(
+                        part,
+                        a1[:, j : j + 1],
+                        out=Q[:, column : column + part.shape[1]],
+                    )
+                    column += part.shape[1]
+                R[:, position : position + width] += B.T @ Q
+                position += width
+    G = np.empty((n_params, n_params))
+    for (l, l2), (_, R) in plans.items():
+        (s, c), (s2, c2) = shapes[l], shapes[l2]
+        rows_l = slice(offsets[l], offsets[l + 1])
+        rows_l2 = slice(offsets[l2], offsets[l2 + 1])
+        # G[(j, i), (j', i')] (column-major Theta, index j s + i) = R[(i, i'), (j, j')].
+        if l != l2:
+            block = (
+                R.reshape(s, s2, c, c2).transpose(2, 0, 3, 1).reshape(c * s, c2 * s2)
+            )
+            G[rows_l, rows_l2] = block
+            G[rows_l2, rows_l] = block.T
+            continue
+        if l == last:
+            # Only C's diagonal was summed: the rest is zero.
+            unit_rows = np.full((s, s), s)
+            unit_rows[np.arange(s), np.arange(s)] = np.arange(s)
+            R = np.vstack([R, np.zeros((1, R.shape[1]))])
+        else:
+            unit_rows = _triangle_index(s)
+        columns = _triangle_index(c)
+        # The block as (j, i, j', i'), filled one unit i at a time.
+        target = G[rows_l, rows_l].reshape(c, s, c, s)
+        for i in range(s):
+            target[:, i] = R[unit_rows[i]][:, columns].transpose(1, 2, 0)
+    return G

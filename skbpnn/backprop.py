@@ -46,6 +46,8 @@ from ._evaluation import (
     Workspace,
     data_cost_and_gradient,
     forward,
+    gauss_newton_matrix_blocked,
+    gauss_newton_rows,
     is_sparse,
     regularize,
     roll_views,
@@ -61,9 +63,17 @@ __all__ = [
     "feedforward",
     "cost",
     "cost_and_gradient",
+    "gauss_newton_product",
     "numerical_gradient",
     "gradient_check",
     "Workspace",
+    "BIAS_PRECISION",
+    "weight_mask",
+    "gauss_newton_matrix",
+    "posterior_precision",
+    "laplace_log_evidence",
+    "log_evidence",
+    "n_effective_params",
 ]
 
 
@@ -480,6 +490,123 @@ def cost(theta, X, Y, layer_sizes, lambda_=0.0, sample_weight=None, **kwargs):
     )[0]
 
 
+def gauss_newton_product(theta, X, layer_sizes, V, sample_weight=None):
+    """The Gauss-Newton matrix of the data term times vectors, ``G @ V``.
+
+    The data term is the unnormalized cross-entropy
+    ``E_D = sum_i w_i sum_k -[y_k log h_k + (1 - y_k) log(1 - h_k)]``
+    (``m J`` without the penalty). Its generalized Gauss-Newton matrix is
+
+    ``G = sum_i w_i J_i^T diag(h_i (1 - h_i)) J_i``,
+
+    ``J_i = dz^(L)_i / dtheta`` the ``(K, P)`` Jacobian of row ``i``'s
+    output-layer input and ``h = g(z^(L))``: the Hessian of ``E_D`` with
+    the second derivatives of the network itself left out, so positive
+    semi-definite, and independent of ``Y`` (with a sigmoid output and the
+    cross-entropy, ``d^2 E_D / dz^2 = h (1 - h)``).
+
+    ``G v`` is computed without forming ``G`` or ``J``, in the passes of
+    backpropagation, with ``dTheta_l = roll(v)``:
+
+    1. forward, the directional derivatives (R-operator)
+       ``R{a^(1)} = 0``,
+       ``R{z^(l+1)} = dTheta^(l) [1; a^(l)] + Theta^(l)[:, 1:] R{a^(l)}``,
+       ``R{a^(l+1)} = g'(z^(l+1)) .* R{z^(l+1)}``; then ``R{z^(L)} = J v``;
+    2. ``delta^(L) = w .* h (1 - h) .* R{z^(L)}`` (``D J v``), in place of
+       the gradient's ``a^(L) - y``;
+    3. backward as in :func:`cost_and_gradient`:
+       ``delta^(l) = delta^(l+1) Theta^(l)[:, 1:] .* g'(z^(l))``, and
+       ``(G v)_l = delta^(l+1)^T [1, a^(l)]`` unrolled (``J^T D J v``).
+
+    This is the plain form, one column of ``V`` at a time;
+    ``skbpnn._evaluation.gauss_newton_product_blocked`` is the fast one
+    (row blocks, all columns in each matrix product).
+
+    Parameters
+    ----------
+    theta : ndarray of shape (n_params,)
+        Unrolled parameters, the point at which ``G`` is taken.
+    X : {ndarray, sparse matrix} of shape (m, s_1)
+        One sample per row. float32 input is computed in float32.
+    layer_sizes : sequence of int
+        Units per layer, input first, ``K`` last.
+    V : ndarray of shape (n_params,) or (n_params, r)
+        The vector, or ``r`` vectors as columns.
+    sample_weight : ndarray of shape (m,), default=None
+        Non-negative weight of each sample; None means all ones.
+
+    Returns
+    -------
+    GV : ndarray of the shape of ``V``, float64
+        ``G @ V``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> sizes = (2, 3, 1)
+    >>> theta = init_weights(sizes, random_state=0)
+    >>> X = np.array([[0.0, 1.0], [1.0, -1.0], [2.0, 0.5]])
+    >>> V = np.random.RandomState(0).randn(theta.size, 2)
+    >>> GV = gauss_newton_product(theta, X, sizes, V)
+    >>> GV.shape
+    (13, 2)
+    >>> # G is symmetric positive semi-definite: V^T G V is too.
+    >>> VGV = V.T @ GV
+    >>> bool(np.allclose(VGV, VGV.T) and np.all(np.linalg.eigvalsh(VGV) >= 0))
+    True
+    """
+    sizes = _check_layer_sizes(layer_sizes)
+    X = _check_X(X, sizes[0])
+    dtype = _compute_dtype(X)
+    m = X.shape[0]
+    if m == 0:
+        raise ValueError("X has no rows: the Gauss-Newton matrix needs data.")
+    w, _ = _check_sample_weight(sample_weight, m, dtype)
+    theta, _ = _check_theta(theta, sizes)
+    thetas = roll(theta.astype(dtype, copy=False), sizes)
+    V = np.asarray(V)
+    if V.ndim not in (1, 2) or V.shape[0] != theta.shape[0]:
+        raise ValueError(
+            f"V must have shape ({theta.shape[0]},) or ({theta.shape[0]}, r), "
+            f"got {V.shape}."
+        )
+    if not np.all(np.isfinite(V)):
+        raise ValueError("V must be finite.")
+    columns = V.reshape(theta.shape[0], -1)
+
+    # Phase 1 of backpropagation once: a^(1) = x, ..., z^(L), h = g(z^(L)).
+    activations = forward(thetas, X, dtype)
+    h = expit(activations[-1])
+    D = h * (1 - h)  # d^2 cost / dz^(L)^2 of each row and output unit
+    if w is not None:
+        D *= w[:, None]
+
+    GV = np.empty(columns.shape)
+    for j in range(columns.shape[1]):
+        dthetas = roll(columns[:, j].astype(dtype), sizes)
+        # Forward, the directional derivatives R{z^(l+1)} and R{a^(l+1)}.
+        Ra = None
+        for l, (Theta, dTheta) in enumerate(zip(thetas, dthetas)):
+            a = activations[l]
+            Rz = a @ dTheta[:, 1:].T + dTheta[:, 0]
+            if Ra is not None:
+                Rz += Ra @ Theta[:, 1:].T
+            if l < len(thetas) - 1:
+                a_next = activations[l + 1]
+                Ra = a_next * (1 - a_next) * Rz  # g'(z) = a (1 - a)
+        # delta^(L) = D J v, then backward: J^T delta^(L).
+        delta = D * Rz
+        grads = [None] * len(thetas)
+        for l in range(len(thetas) - 1, -1, -1):
+            a = activations[l]
+            # delta^(l+1)^T [1, a^(l)]: column 0 the bias part.
+            grads[l] = np.column_stack([delta.sum(axis=0), (a.T @ delta).T])
+            if l > 0:
+                delta = (delta @ thetas[l][:, 1:]) * a * (1 - a)
+        GV[:, j] = unroll(grads)
+    return GV.reshape(V.shape)
+
+
 def numerical_gradient(fun, theta, epsilon=1e-4):
     """Gradient of ``fun`` at ``theta`` by central differences.
 
@@ -557,3 +684,283 @@ def gradient_check(theta, X, Y, layer_sizes, lambda_=0.0, epsilon=1e-4):
     if denom == 0:
         return 0.0
     return float(np.linalg.norm(numgrad - grad) / denom)
+
+
+# ----------------------------------------------------------------- evidence
+#
+# The Bayesian reading of the cost (MacKay 1992): lambda_/2 |w|^2 is a
+# Gaussian prior of precision lambda_ on the non-bias weights w, the summed
+# cross-entropy E_D = m J_data the negative log likelihood, and the fitted
+# theta the posterior mode. The functions below give the Laplace
+# approximation of the evidence p(D | lambda_) around that mode.
+
+#: Precision of the Gaussian prior the evidence puts on the biases (the cost
+#: does not penalize them). Without it the Laplace integral diverges along
+#: directions no data constrain.
+BIAS_PRECISION = 1e-4
+
+
+def weight_mask(layer_sizes):
+    """The diagonal 0/1 mask ``M`` of the non-bias weights, unrolled.
+
+    Parameters
+    ----------
+    layer_sizes : sequence of int
+        Units per layer, input first.
+
+    Returns
+    -------
+    mask : ndarray of shape (n_params,), bool
+        True for the entries of ``theta`` in ``Theta_l[:, 1:]`` (the weights
+        ``w`` the cost penalizes), False for the biases ``Theta_l[:, 0]``.
+
+    Examples
+    --------
+    >>> weight_mask((1, 2, 1)).astype(int)
+    array([0, 0, 1, 1, 0, 1, 1])
+    """
+    shapes = layer_shapes(layer_sizes)
+    parts = []
+    for s_next, cols in shapes:
+        part = np.ones((s_next, cols), dtype=bool)
+        part[:, 0] = False
+        parts.append(part.ravel(order="F"))
+    return np.concatenate(parts)
+
+
+def gauss_newton_matrix(theta, X, layer_sizes, sample_weight=None):
+    """The generalized Gauss-Newton matrix ``G`` of the summed cross-entropy.
+
+    ``G = sum_n w_n J_n^T diag(a_n^(L) (1 - a_n^(L))) J_n``, with ``J_n``
+    the ``(K, n_params)`` Jacobian of the output layer's input ``z^(L)`` of
+    row ``n`` with respect to ``theta`` and ``w_n`` its sample weight. It is
+    the Hessian of ``E_D = m J_data`` (the unnormalized, unregularized cost)
+    without the terms in the second derivatives of ``z^(L)``: positive
+    semi-definite everywhere, and equal to the Hessian with no hidden layer
+    (one-vs-all logistic regression, where ``z^(L)`` is linear in
+    ``theta``).
+
+    Parameters
+    ----------
+    theta : ndarray of shape (n_params,)
+        Unrolled parameters.
+    X : {ndarray, sparse matrix} of shape (m, s_1)
+        One sample per row.
+    layer_sizes : sequence of int
+        Units per layer, input first, ``K`` last.
+    sample_weight : ndarray of shape (m,), default=None
+        Non-negative weight of each sample; None means all ones.
+
+    Returns
+    -------
+    G : ndarray of shape (n_params, n_params)
+        Symmetric, float64 (whatever the dtype of ``X``).
+
+    Examples
+    --------
+    With no hidden layer and ``theta = 0``, ``G = 1/4 [1, x]^T [1, x]``:
+
+    >>> import numpy as np
+    >>> gauss_newton_matrix(np.zeros(2), np.array([[1.0], [2.0]]), (1, 1))
+    array([[0.5 , 0.75],
+           [0.75, 1.25]])
+    """
+    sizes = _check_layer_sizes(layer_sizes)
+    X = _check_X(X, sizes[0])
+    theta, shapes = _check_theta(np.asarray(theta, dtype=np.float64), sizes)
+    w, _ = _check_sample_weight(sample_weight, X.shape[0], np.float64)
+    return gauss_newton_matrix_blocked(
+        theta, X, shapes, w, gauss_newton_rows(shapes), Workspace()
+    )
+
+
+def posterior_precision(G, layer_sizes, lambda_, bias_precision=BIAS_PRECISION):
+    """The Laplace approximation's precision ``A = G + lambda_ M + b (I - M)``.
+
+    The Gauss-Newton Hessian of ``S(theta) = E_D + lambda_/2 |w|^2 +
+    b/2 |bias|^2``, with ``M`` the mask of the non-bias weights
+    (:func:`weight_mask`) and ``b`` the biases' prior precision.
+
+    Parameters
+    ----------
+    G : ndarray of shape (n_params, n_params)
+        The Gauss-Newton matrix (:func:`gauss_newton_matrix`).
+    layer_sizes : sequence of int
+    lambda_ : float
+        The weights' prior precision, the cost's regularization strength.
+    bias_precision : float, default=BIAS_PRECISION
+        The biases' prior precision ``b``.
+
+    Returns
+    -------
+    A : ndarray of shape (n_params, n_params)
+        A new array.
+    """
+    mask = weight_mask(layer_sizes)
+    A = np.array(G, dtype=np.float64)
+    A[np.diag_indices_from(A)] += np.where(mask, lambda_, bias_precision)
+    return A
+
+
+def laplace_log_evidence(
+    data_cost,
+    weight_norm2,
+    bias_norm2,
+    logdet_A,
+    lambda_,
+    n_weights,
+    n_biases,
+    bias_precision=BIAS_PRECISION,
+):
+    """The Laplace approximation of ``log p(D | lambda_)`` from its terms.
+
+    ``log_evidence = -S + k/2 log(lambda_) + (P - k)/2 log(b) - 1/2 log det A``
+    with ``S = E_D + lambda_/2 |w|^2 + b/2 |bias|^2`` at the posterior mode,
+    ``k`` weights and ``P - k`` biases (the ``2 pi`` terms of the prior and
+    of the Gaussian integral cancel).
+
+    Parameters
+    ----------
+    data_cost : float
+        ``E_D``, the summed (weighted) cross-entropy at the mode.
+    weight_norm2, bias_norm2 : float
+        ``|w|^2`` and ``|bias|^2`` at the mode.
+    logdet_A : float
+        ``log det A`` (:func:`posterior_precision`).
+    lambda_ : float
+        The weights' prior precision; 0 gives ``-inf`` (an improper prior).
+    n_weights, n_biases : int
+        ``k`` and ``P - k``.
+    bias_precision : float, default=BIAS_PRECISION
+
+    Returns
+    -------
+    log_evidence : float
+
+    Examples
+    --------
+    >>> round(laplace_log_evidence(1.0, 2.0, 0.0, 0.0, 1.0, 1, 0), 6)
+    -2.0
+    """
+    if lambda_ <= 0:
+        return -np.inf
+    S = data_cost + 0.5 * lambda_ * weight_norm2 + 0.5 * bias_precision * bias_norm2
+    return float(
+        -S
+        + 0.5 * n_weights * np.log(lambda_)
+        + 0.5 * n_biases * np.log(bias_precision)
+        - 0.5 * logdet_A
+    )
+
+
+def log_evidence(
+    theta,
+    X,
+    Y,
+    layer_sizes,
+    lambda_,
+    sample_weight=None,
+    *,
+    bias_precision=BIAS_PRECISION,
+    return_n_effective_params=False,
+):
+    """The log evidence ``log p(D | lambda_)`` of a fitted network (Laplace).
+
+    MacKay's evidence for classification networks, around the mode
+    ``theta`` (the weights fitted with ``lambda_``): priors
+    ``w ~ N(0, I/lambda_)`` on the non-bias weights and
+    ``bias ~ N(0, I/bias_precision)`` on the biases, the Gauss-Newton matrix
+    in place of the Hessian. Dense: forms ``G`` and factorizes
+    ``A = G + lambda_ M + b (I - M)`` by Cholesky, so for small networks
+    only (``n_params`` up to a few thousand).
+
+    Parameters
+    ----------
+    theta : ndarray of shape (n_params,)
+        The posterior mode: the weights minimizing the cost at ``lambda_``.
+    X : {ndarray, sparse matrix} of shape (m, s_1)
+    Y : ndarray of shape (m, K)
+        0/1 targets.
+    layer_sizes : sequence of int
+    lambda_ : float
+        The regularization strength ``theta`` was fitted with.
+    sample_weight : ndarray of shape (m,), default=None
+    bias_precision : float, default=BIAS_PRECISION
+    return_n_effective_params : bool, default=False
+        Also return ``gamma = k - lambda_ tr(A^-1 M)``, the number of
+        well-determined parameters.
+
+    Returns
+    -------
+    log_evidence : float
+    gamma : float
+        Only with ``return_n_effective_params``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> X, Y = np.array([[-1.0], [1.0]]), np.array([[0.0], [1.0]])
+    >>> round(log_evidence(np.zeros(2), X, Y, (1, 1), 1.0), 4)
+    -5.8477
+    """
+    sizes = _check_layer_sizes(layer_sizes)
+    X = _check_X(X, sizes[0])
+    m = X.shape[0]
+    X64 = X.astype(np.float64)
+    Y = _check_targets(Y, m, sizes[-1], np.float64)
+    theta = np.asarray(theta, dtype=np.float64)
+    w, _ = _check_sample_weight(sample_weight, m, np.float64)
+    theta, shapes = _check_theta(theta, sizes)
+    data_cost, _ = data_cost_and_gradient(theta, X64, Y, shapes, w, m, Workspace())
+    mask = weight_mask(sizes)
+    G = gauss_newton_matrix(theta, X64, sizes, w)
+    A = posterior_precision(G, sizes, lambda_, bias_precision)
+    L = np.linalg.cholesky(A)
+    logdet_A = 2.0 * float(np.sum(np.log(np.diag(L))))
+    value = laplace_log_evidence(
+        data_cost,
+        float(theta[mask] @ theta[mask]),
+        float(theta[~mask] @ theta[~mask]),
+        logdet_A,
+        lambda_,
+        int(mask.sum()),
+        int((~mask).sum()),
+        bias_precision,
+    )
+    if not return_n_effective_params:
+        return value
+    return value, n_effective_params(A, mask, lambda_)
+
+
+def n_effective_params(A, mask, lambda_):
+    """MacKay's ``gamma = k - lambda_ tr(A^-1 M)``: the well-determined parameters.
+
+    Each of the ``k`` weights counts 1 when the data fix it
+    (``G >> lambda_`` along it) and 0 when only the prior does. At the
+    evidence's maximum over ``lambda_``, ``lambda_ = gamma / |w|^2``
+    (MacKay's update).
+
+    Parameters
+    ----------
+    A : ndarray of shape (n_params, n_params)
+        The posterior precision (:func:`posterior_precision`).
+    mask : ndarray of shape (n_params,), bool
+        The non-bias weights (:func:`weight_mask`).
+    lambda_ : float
+
+    Returns
+    -------
+    gamma : float
+        Between 0 and ``k``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> A = np.diag([3.0, 1.0])  # G = diag(2, 0), lambda_ = 1
+    >>> n_effective_params(A, np.array([True, True]), 1.0)
+    0.666...
+    """
+    A = np.asarray(A, dtype=np.float64)
+    mask = np.asarray(mask, dtype=bool)
+    A_inv = np.linalg.inv(A)
+    return float(mask.sum() - lambda_ * np.sum(np.diag(A_inv)[mask]))

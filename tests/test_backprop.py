@@ -397,3 +397,221 @@ def test_bad_arguments_give_value_errors():
         bp.cost(theta, X, Y, sizes, lambda_=-1.0)
     with pytest.raises(ValueError, match="no rows"):
         bp.cost(theta, X[:0], Y[:0], sizes)
+
+
+# --------------------------------------------------------------------------
+# The evidence terms: Gauss-Newton matrix, log evidence, gamma
+# --------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("sizes", [(3, 4, 3, 2), (3, 4, 1), (2, 3)])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_gauss_newton_matrix_matches_finite_difference_jacobians(sizes, weighted):
+    rng = np.random.RandomState(0)
+    X = rng.randn(7, sizes[0])
+    w = rng.rand(7) * 2 if weighted else None
+    theta = bp.init_weights(sizes, epsilon_init=2.0, random_state=1)
+    G = bp.gauss_newton_matrix(theta, X, sizes, sample_weight=w)
+    expected = dense_gauss_newton(theta, X, sizes, w)
+    assert_allclose(G, expected, rtol=1e-6, atol=1e-8 * np.abs(expected).max())
+    assert_array_equal(G, G.T)
+    # Sparse and float32 X: the same matrix (float32 up to its rounding).
+    G_sparse = bp.gauss_newton_matrix(theta, sp.csr_matrix(X), sizes, w)
+    assert_allclose(G_sparse, G, rtol=1e-12, atol=1e-12 * np.abs(G).max())
+    G32 = bp.gauss_newton_matrix(theta, X.astype(np.float32), sizes, w)
+    assert G32.dtype == np.float64
+    assert_allclose(G32, G, rtol=1e-5, atol=1e-6 * np.abs(G).max())
+
+
+def test_gauss_newton_matrix_in_row_blocks_and_column_pieces(monkeypatch):
+    # Rows read through an index, 3 at a time, the products abar abar^T cut
+    # in pieces of one column j: the finite-difference matrix of those rows.
+    from skbpnn import _evaluation
+
+    sizes = (5, 4, 3, 2)
+    rng = np.random.RandomState(2)
+    X = rng.randn(11, sizes[0])
+    w = rng.rand(11)
+    rows = rng.permutation(11)[:8]
+    theta = bp.init_weights(sizes, epsilon_init=2.0, random_state=3)
+    shapes = [(t, s + 1) for s, t in zip(sizes[:-1], sizes[1:])]
+    monkeypatch.setattr(_evaluation, "GAUSS_NEWTON_BLOCK_BYTES", 1)
+    G = _evaluation.gauss_newton_matrix_blocked(
+        theta, X, shapes, w[rows], 3, _evaluation.Workspace(), rows
+    )
+    expected = dense_gauss_newton(theta, X[rows], sizes, w[rows])
+    assert_allclose(G, expected, rtol=1e-6, atol=1e-8 * np.abs(expected).max())
+    assert_array_equal(G, G.T)
+
+
+def test_gauss_newton_matrix_is_the_logistic_regression_hessian():
+    # No hidden layer: z = Theta [1; x] is linear in theta, so G is the exact
+    # Hessian of E_D, X^T diag(h_k (1 - h_k)) X for each output k and zero
+    # between outputs.
+    rng = np.random.RandomState(1)
+    m, n, K = 30, 4, 3
+    X = rng.randn(m, n)
+    theta = rng.randn((n + 1) * K)
+    G = bp.gauss_newton_matrix(theta, X, (n, K))
+    Xbar = np.hstack([np.ones((m, 1)), X])
+    Theta = theta.reshape((K, n + 1), order="F")
+    h = 1 / (1 + np.exp(-Xbar @ Theta.T))
+    # theta index of Theta[k, j] is j K + k (column-major)
+    for k in range(K):
+        for k2 in range(K):
+            block = G[k::K, k2::K]
+            if k == k2:
+                expected = Xbar.T @ (Xbar * (h[:, k] * (1 - h[:, k]))[:, None])
+                assert_allclose(block, expected, rtol=1e-12)
+            else:
+                assert_array_equal(block, 0)
+    # ... and the numerical Hessian of E_D = m J (lambda_ = 0).
+    Y = (rng.rand(m, K) > 0.5).astype(float)
+
+    def grad(t):
+        return m * bp.cost_and_gradient(t, X, Y, (n, K))[1]
+
+    H = np.stack(
+        [
+            bp.numerical_gradient(lambda t, i=i: grad(t)[i], theta)
+            for i in range(theta.size)
+        ]
+    )
+    assert_allclose(G, H, rtol=1e-6, atol=1e-6)
+
+
+def test_weight_mask_marks_the_penalized_weights():
+    sizes = (3, 4, 2)
+    mask = bp.weight_mask(sizes)
+    assert mask.sum() == 3 * 4 + 4 * 2 and mask.size == 4 * 4 + 2 * 5
+    # The penalty lambda_/2 |w|^2 (times 1/m) of cost() is exactly over the mask.
+    theta = np.random.RandomState(0).randn(mask.size)
+    X, Y = np.zeros((1, 3)), np.zeros((1, 2))
+    penalty = bp.cost(theta, X, Y, sizes, 2.0) - bp.cost(theta, X, Y, sizes, 0.0)
+    assert_allclose(penalty, theta[mask] @ theta[mask])
+
+
+@pytest.mark.parametrize("sizes", [(3, 4, 2), (3, 1)])
+def test_log_evidence_matches_an_independent_dense_computation(sizes):
+    rng = np.random.RandomState(2)
+    m = 12
+    X = rng.randn(m, sizes[0])
+    Y = np.eye(max(sizes[-1], 2))[rng.randint(0, max(sizes[-1], 2), m)][:, : sizes[-1]]
+    w = rng.randint(1, 4, m).astype(float)
+    lambda_ = 0.7
+    theta = bp.init_weights(sizes, epsilon_init=1.0, random_state=0)
+    value, gamma = bp.log_evidence(
+        theta, X, Y, sizes, lambda_, w, return_n_effective_params=True
+    )
+    # MacKay's formula written out, from finite-difference Jacobians.
+    h = bp.feedforward(theta, X, sizes)
+    E_D = -np.sum(w[:, None] * (Y * np.log(h) + (1 - Y) * np.log(1 - h)))
+    mask = np.zeros(theta.size, bool)
+    start = 0
+    for s_next, cols in bp.layer_shapes(sizes):
+        mask[start + s_next : start + s_next * cols] = True
+        start += s_next * cols
+    k, b = mask.sum(), 1e-4
+    A = dense_gauss_newton(theta, X, sizes, w) + np.diag(np.where(mask, lambda_, b))
+    S = (
+        E_D
+        + lambda_ / 2 * theta[mask] @ theta[mask]
+        + b / 2 * theta[~mask] @ theta[~mask]
+    )
+    sign, logdet = np.linalg.slogdet(A)
+    expected = (
+        -S + k / 2 * np.log(lambda_) + (theta.size - k) / 2 * np.log(b) - logdet / 2
+    )
+    assert sign == 1
+    assert_allclose(value, expected, rtol=1e-9)
+    assert_allclose(
+        gamma, k - lambda_ * np.trace(np.linalg.solve(A, np.diag(mask))), rtol=1e-8
+    )
+    assert 0 < gamma < k
+    # lambda_ = 0 is an improper prior: -inf, not NaN.
+    assert bp.log_evidence(theta, X, Y, sizes, 0.0) == -np.inf
+
+
+# The Gauss-Newton-vector product against a finite-difference Jacobian
+# --------------------------------------------------------------------------
+
+
+def jacobian_of_outputs(theta, X, sizes, epsilon=1e-6):
+    """``dz^(L)/dtheta`` by central differences, shape ``(m, K, P)``."""
+    J = np.empty((X.shape[0], sizes[-1], theta.size))
+    for p in range(theta.size):
+        step = np.zeros_like(theta)
+        step[p] = epsilon
+        plus = bp.feedforward(theta + step, X, sizes, return_z=True)
+        minus = bp.feedforward(theta - step, X, sizes, return_z=True)
+        J[:, :, p] = (plus - minus) / (2 * epsilon)
+    return J
+
+
+def dense_gauss_newton(theta, X, sizes, w=None):
+    """``sum_i w_i J_i^T diag(h_i (1 - h_i)) J_i`` from the numerical Jacobian."""
+    J = jacobian_of_outputs(theta, np.asarray(X, dtype=float), sizes)
+    h = bp.feedforward(theta, np.asarray(X, dtype=float), sizes)
+    D = h * (1 - h)
+    if w is not None:
+        D = D * w[:, None]
+    return np.einsum("ikp,ik,ikq->pq", J, D, J)
+
+
+@pytest.mark.parametrize("sizes", [(4, 5, 6, 1), (4, 5, 6, 3), (4, 3)])
+@pytest.mark.parametrize("weighted", [False, True])
+def test_gauss_newton_product_equals_finite_difference_jacobians(sizes, weighted):
+    theta, X, _, w = random_problem(sizes, m=9, weighted=weighted)
+    G = dense_gauss_newton(theta, X, sizes, w)
+    V = np.random.RandomState(1).randn(theta.size, 3)
+    GV = bp.gauss_newton_product(theta, X, sizes, V, sample_weight=w)
+    assert GV.shape == V.shape and GV.dtype == np.float64
+    assert_allclose(GV, G @ V, rtol=1e-7, atol=1e-8 * np.abs(G @ V).max())
+    # One vector gives the same as a column of V.
+    Gv = bp.gauss_newton_product(theta, X, sizes, V[:, 1], sample_weight=w)
+    assert_allclose(Gv, GV[:, 1], rtol=1e-13, atol=1e-14)
+
+
+def test_gauss_newton_product_is_the_hessian_without_hidden_layers():
+    # With no hidden layer z^(L) is linear in theta: G is the exact Hessian
+    # of E_D = m J(lambda_=0), here from finite differences of its gradient.
+    sizes = (4, 3)
+    theta, X, Y, w = random_problem(sizes, m=15, weighted=True)
+    m_w = w.sum()
+    v = np.random.RandomState(2).randn(theta.size)
+    eps = 1e-6
+    grad_plus = bp.cost_and_gradient(theta + eps * v, X, Y, sizes, 0.0, w)[1]
+    grad_minus = bp.cost_and_gradient(theta - eps * v, X, Y, sizes, 0.0, w)[1]
+    Hv = m_w * (grad_plus - grad_minus) / (2 * eps)
+    Gv = bp.gauss_newton_product(theta, X, sizes, v, sample_weight=w)
+    assert_allclose(Gv, Hv, rtol=1e-6, atol=1e-8 * np.abs(Hv).max())
+
+
+@pytest.mark.parametrize("fmt", ["dense32", "csr", "csc"])
+def test_gauss_newton_product_float32_and_sparse(fmt):
+    sizes = (4, 5, 3)
+    theta, X, _, w = random_problem(sizes, m=9, weighted=True)
+    X[X < 0] = 0.0
+    V = np.random.RandomState(1).randn(theta.size, 2)
+    expected = dense_gauss_newton(theta, X, sizes, w) @ V
+    if fmt == "dense32":
+        X_in, rtol = X.astype(np.float32), 1e-4
+    else:
+        X_in, rtol = sp.csr_matrix(X).asformat(fmt), 1e-7
+    GV = bp.gauss_newton_product(theta, X_in, sizes, V, sample_weight=w)
+    assert GV.dtype == np.float64
+    assert_allclose(GV, expected, rtol=rtol, atol=rtol * np.abs(expected).max())
+
+
+def test_gauss_newton_product_bad_arguments():
+    theta, X, _, sizes = course_debug_network()
+    with pytest.raises(ValueError, match="V must have shape"):
+        bp.gauss_newton_product(theta, X, sizes, np.ones(theta.size + 1))
+    with pytest.raises(ValueError, match="V must have shape"):
+        bp.gauss_newton_product(theta, X, sizes, np.ones((theta.size, 2, 1)))
+    with pytest.raises(ValueError, match="V must be finite"):
+        bp.gauss_newton_product(theta, X, sizes, np.full(theta.size, np.nan))
+    with pytest.raises(ValueError, match="sample_weight"):
+        bp.gauss_newton_product(
+            theta, X, sizes, np.ones(theta.size), sample_weight=-np.ones(5)
+        )

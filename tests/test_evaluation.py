@@ -12,6 +12,7 @@ import scipy.sparse as sp
 
 from skbpnn import backprop
 from skbpnn._data import MAX_BLOCK_BYTES, rows_per_block
+from skbpnn._evaluation import Workspace, gauss_newton_product_blocked
 
 SIZES = [(6, 5, 3), (6, 5, 1), (6, 7, 4, 3), (6, 3)]
 
@@ -188,3 +189,94 @@ def test_rows_per_block_follows_working_memory():
     assert huge * (2 * 256 + 3 * 10) * 8 <= MAX_BLOCK_BYTES
     with sklearn.config_context(working_memory=0.0001):
         assert rows_per_block(sizes, np.float64) == 1
+
+
+# --------------------------------------------------------------------------
+# The blocked Gauss-Newton-vector product
+# --------------------------------------------------------------------------
+
+
+def finite_difference_gauss_newton(theta, X, sizes, w=None, epsilon=1e-6):
+    """``sum_i w_i J_i^T diag(h_i (1 - h_i)) J_i``, ``J`` by central differences."""
+    J = np.empty((X.shape[0], sizes[-1], theta.size))
+    for p in range(theta.size):
+        step = np.zeros_like(theta)
+        step[p] = epsilon
+        plus = backprop.feedforward(theta + step, X, sizes, return_z=True)
+        minus = backprop.feedforward(theta - step, X, sizes, return_z=True)
+        J[:, :, p] = (plus - minus) / (2 * epsilon)
+    h = backprop.feedforward(theta, X, sizes)
+    D = h * (1 - h) if w is None else h * (1 - h) * w[:, None]
+    return np.einsum("ikp,ik,ikq->pq", J, D, J)
+
+
+def blocked_product(theta, X, sizes, w, block_rows, V, rows=None, workspace=None):
+    dtype = np.float32 if X.dtype == np.float32 else np.float64
+    return gauss_newton_product_blocked(
+        theta.astype(dtype),
+        X,
+        backprop.layer_shapes(sizes),
+        None if w is None else w.astype(dtype),
+        block_rows,
+        Workspace() if workspace is None else workspace,
+        V,
+        rows,
+    )
+
+
+GN_SIZES = [(6, 5, 4, 1), (6, 5, 4, 3), (6, 3)]
+
+
+@pytest.mark.parametrize("sizes", GN_SIZES)
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("block_rows", [1, 5, 1000])
+@pytest.mark.parametrize("r", [None, 1, 4])
+def test_gauss_newton_blocked_equals_finite_differences(sizes, weighted, block_rows, r):
+    theta, X, _, w = problem(sizes, m=13, weighted=weighted)
+    G = finite_difference_gauss_newton(theta, X, sizes, w)
+    rng = np.random.RandomState(1)
+    V = rng.randn(theta.size) if r is None else rng.randn(theta.size, r)
+    GV = blocked_product(theta, X, sizes, w, block_rows, V)
+    assert GV.shape == V.shape and GV.dtype == np.float64
+    expected = G @ V
+    np.testing.assert_allclose(
+        GV, expected, rtol=1e-7, atol=1e-8 * np.abs(expected).max()
+    )
+
+
+@pytest.mark.parametrize("sizes", GN_SIZES)
+@pytest.mark.parametrize("kind", ["float32", "csr", "float32-csr"])
+@pytest.mark.parametrize("gathered", [False, True])
+def test_gauss_newton_blocked_float32_sparse_and_rows(sizes, kind, gathered):
+    theta, X, _, w = problem(sizes, m=13, weighted=True, sparse_density=0.4)
+    V = np.random.RandomState(1).randn(theta.size, 3)
+    # rows: a permutation with repeats, as the fit's index of merged rows.
+    rows = np.random.RandomState(2).randint(0, 13, size=17) if gathered else None
+    X_ref = X if rows is None else X[rows]
+    w_ref = w if rows is None else np.random.RandomState(3).uniform(0.1, 3, 17)
+    expected = finite_difference_gauss_newton(theta, X_ref, sizes, w_ref) @ V
+    X_in = X.astype(np.float32) if kind.startswith("float32") else X
+    if kind.endswith("csr"):
+        X_in = sp.csr_matrix(X_in)
+    GV = blocked_product(theta, X_in, sizes, w_ref, 4, V, rows)
+    assert GV.dtype == np.float64
+    rtol = 1e-4 if kind.startswith("float32") else 1e-7
+    np.testing.assert_allclose(
+        GV, expected, rtol=rtol, atol=rtol * np.abs(expected).max()
+    )
+
+
+def test_gauss_newton_blocked_shares_a_workspace_with_the_cost():
+    # Alternating with cost evaluations in one workspace changes nothing.
+    sizes = (6, 5, 4, 3)
+    theta, X, Y, w = problem(sizes, weighted=True)
+    V = np.random.RandomState(1).randn(theta.size, 2)
+    workspace = Workspace()
+    first = blocked_product(theta, X, sizes, w, 7, V, workspace=workspace)
+    J_ref, grad_ref = reference(theta, X, Y, sizes, 0.7, w)
+    J, grad = backprop.cost_and_gradient(
+        theta, X, Y, sizes, 0.7, w, block_rows=5, workspace=workspace
+    )
+    assert_close(J, grad, J_ref, grad_ref, 1e-12)
+    again = blocked_product(theta, X, sizes, w, 7, V, workspace=workspace)
+    np.testing.assert_array_equal(again, first)
