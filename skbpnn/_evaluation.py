@@ -363,7 +363,8 @@ def gauss_newton_product_blocked(
         dbs.append(np.ascontiguousarray(V2[bias].T, dtype=dtype))
         dWT = np.empty((cols - 1, r, s_next), dtype=dtype)
         dWT[...] = V2[weights].reshape(cols - 1, s_next, r).transpose(0, 2, 1)
-        dWTs.append(dWT.reshape(cols - 1, r * s_next))
+        # None for a zero dW (V on biases only): its products are skipped.
+        dWTs.append(dWT.reshape(cols - 1, r * s_next) if dWT.any() else None)
         out_bs.append(result[bias])
         out_WTs.append(result[weights].reshape(cols - 1, s_next, r))
         start += s_next * cols
@@ -424,7 +425,9 @@ def block_gauss_newton_product(thetas, X, w, dbs, dWTs, out_bs, out_WTs, workspa
         a = activations[l]
         R = workspace.get(("R", l), (m, r * s_next), dtype)
         if l == 0:
-            if isinstance(a, GatheredRows):
+            if dWTs[l] is None:
+                R.fill(0)
+            elif isinstance(a, GatheredRows):
                 a.matmul_transposed(dWTs[l].T, out=R)
             else:
                 _product(a, dWTs[l], R)
@@ -434,11 +437,12 @@ def block_gauss_newton_product(thetas, X, w, dbs, dWTs, out_bs, out_WTs, workspa
                 Theta[:, 1:].T,
                 out=R.reshape(m * r, s_next),
             )
-            # a^(l) dW^T into one flat buffer shared by the layers.
-            scratch = workspace.get("R_scratch", (m * r * s_next,), dtype)
-            scratch = scratch.reshape(m, r * s_next)
-            np.dot(a, dWTs[l], out=scratch)
-            R += scratch
+            if dWTs[l] is not None:
+                # a^(l) dW^T into one flat buffer shared by the layers.
+                scratch = workspace.get("R_scratch", (m * r * s_next,), dtype)
+                scratch = scratch.reshape(m, r * s_next)
+                np.dot(a, dWTs[l], out=scratch)
+                R += scratch
         R3 = R.reshape(m, r, s_next)
         R3 += dbs[l]
         if l < last:
