@@ -423,7 +423,9 @@ def block_gauss_newton_product(thetas, X, w, dbs, dWTs, out_bs, out_WTs, workspa
     for l, Theta in enumerate(thetas):
         s_next = Theta.shape[0]
         a = activations[l]
-        R = workspace.get(("R", l), (m, r * s_next), dtype)
+        # Flat buffers, so that another r (or block) reuses them.
+        R = workspace.get(("R", l), (m * r * s_next,), dtype)
+        R = R.reshape(m, r * s_next)
         if l == 0:
             if dWTs[l] is None:
                 R.fill(0)
@@ -474,7 +476,8 @@ def block_gauss_newton_product(thetas, X, w, dbs, dWTs, out_bs, out_WTs, workspa
         a_prev = activations[l]
         s_l = a_prev.shape[1]
         out_bs[l] += np.dot(ones_m, delta).reshape(r, s_next).T
-        scratch = workspace.get(("gn_grad", l), (s_l, r * s_next), dtype)
+        scratch = workspace.get("gn_grad", (s_l * r * s_next,), dtype)
+        scratch = scratch.reshape(s_l, r * s_next)
         if isinstance(a_prev, GatheredRows):
             for start, stop, piece in a_prev.pieces():
                 _product(piece.T, delta[start:stop], scratch)
