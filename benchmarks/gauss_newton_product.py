@@ -10,9 +10,10 @@ random weights, it prints:
   (``_evaluation.data_cost_and_gradient``) over the same row blocks: medians
   of alternating runs, because absolute times on a shared machine are noise;
 - the extra peak memory (tracemalloc) of ``_lanczos.logdet_and_trace`` at its
-  defaults with ``A = G + lambda M + 1e-4 (I - M)`` as the product: in all
-  (the product's row-block buffers included) and of the Lanczos part alone
-  (with a diagonal ``A``), next to ``n * n_probes`` float64 numbers. The
+  defaults with ``A = G + lambda M + 1e-4 (I - M)`` as the product: in all,
+  with the products' row-block buffers in the cost's (already allocated)
+  workspace or in a new one, and of the Lanczos part alone (with a diagonal
+  ``A``), next to ``n * n_probes`` float64 numbers. The
   memory does not grow with the steps (no reorthogonalization), so the
   recurrences are cut at ``--steps`` (5) to keep the run short; the time
   printed is for those steps.
@@ -102,14 +103,20 @@ def main():
                 f" ({ratio / r:.2f} x cost per column)"
             )
 
-        def matvec(V):
-            out = gv(V)
-            for j in range(V.shape[1]):  # + the prior's diagonal, no (n, r) temporary
-                out[:, j] += prior * V[:, j]
-            return out
+        def make_matvec(workspace):
+            def matvec(V):
+                out = gauss_newton_product_blocked(
+                    theta, X, shapes, None, block_rows, workspace, V
+                )
+                for j in range(V.shape[1]):  # + the prior, no (n, r) temporary
+                    out[:, j] += prior * V[:, j]
+                return out
+
+            return matvec
 
         for name, fun in (
-            ("in all", matvec),
+            ("in all, the cost's workspace", make_matvec(workspace)),
+            ("in all, a new workspace", make_matvec(Workspace())),
             ("Lanczos alone", lambda V: prior[:, None] * V),
         ):
             tracemalloc.start()
