@@ -11,11 +11,22 @@ Run ``python benchmarks/blas_threads.py``. It prints medians of one
    the same with scipy's BLAS held to one thread: scipy's idle threads keep
    spinning and take the cores from numpy's threads.
 
+3. what the policy gives a whole ``fit``: digits (max_iter=100, tol=0) and
+   the float32 network (max_iter=10, tol=0), with ``fit``'s thread policy
+   and without it (``fit_thread_limits`` replaced by a no-op), alternately,
+   medians and their ratio. ``--load N`` runs N busy processes meanwhile,
+   to see the policy on a loaded machine.
+
 Absolute times depend on the machine and its load; compare within a run.
 """
 
+import argparse
+import contextlib
+import multiprocessing
+import os
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -26,7 +37,7 @@ from threadpoolctl import ThreadpoolController, threadpool_info
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from skbpnn import backprop  # noqa: E402
+from skbpnn import BackpropClassifier, _classifier, backprop  # noqa: E402
 from skbpnn._data import rows_per_block  # noqa: E402
 
 
@@ -55,7 +66,48 @@ def evaluation(X, Y, sizes):
     return evaluate
 
 
+def busy():
+    while True:
+        pass
+
+
+def fit_timings(data, params, repeats):
+    """Median fit times with and without fit's thread policy, alternately."""
+    policy = _classifier.fit_thread_limits
+    times = {"with": [], "without": []}
+    for _ in range(repeats):
+        for name in times:
+            _classifier.fit_thread_limits = (
+                policy if name == "with" else lambda *a: contextlib.nullcontext()
+            )
+            clf = BackpropClassifier(random_state=0, tol=0, **params)
+            t0 = time.perf_counter()
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # max_iter reached, on purpose
+                clf.fit(*data)
+            times[name].append(time.perf_counter() - t0)
+    _classifier.fit_thread_limits = policy
+    return float(np.median(times["with"])), float(np.median(times["without"]))
+
+
 def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--load", type=int, default=0, help="busy processes")
+    parser.add_argument("--repeats", type=int, default=5, help="fits per median")
+    args = parser.parse_args()
+    load = [multiprocessing.Process(target=busy, daemon=True) for _ in range(args.load)]
+    for p in load:
+        p.start()
+    try:
+        run(args)
+    finally:
+        for p in load:
+            p.terminate()
+
+
+def run(args):
+    load = os.getloadavg()[0]
+    print(f"load average at the start: {load:.1f}; busy processes: {args.load}")
     controller = ThreadpoolController()
     blas = [i for i in threadpool_info() if i["user_api"] == "blas"]
     for info in blas:
@@ -102,6 +154,24 @@ def main():
     else:
         line += " (numpy and scipy share one BLAS library here)"
     print(line)
+
+    digits = load_digits(return_X_y=True)
+    digits = (StandardScaler().fit_transform(digits[0]), digits[1])
+    float32 = (X, rng.randint(0, 10, 10000))
+    for name, data, params in [
+        ("digits fit, 64-25-10, max_iter=100", digits, {"max_iter": 100}),
+        (
+            "float32 fit, 10000 x 784-128-10, max_iter=10",
+            float32,
+            {"hidden_layer_sizes": (128,), "max_iter": 10},
+        ),
+    ]:
+        with_policy, without = fit_timings(data, params, args.repeats)
+        print(
+            f"{name}: {with_policy:.3f} s with fit's thread policy, {without:.3f} s "
+            f"without: {without / with_policy:.2f}x"
+        )
+    print(f"load average at the end: {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

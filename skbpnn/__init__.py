@@ -8,7 +8,7 @@ from . import backprop
 from ._classifier import BackpropClassifier
 from ._lbfgs import TrainingInterruptedWarning
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 __all__ = [
     "BackpropClassifier",

@@ -1,19 +1,27 @@
 """``python -m skbpnn``: train, evaluate and check a network from the shell.
 
 With no arguments it trains on the digits data bundled with scikit-learn
-(standardized, 25 % held out), prints the per-iteration progress, the
-held-out and 5-fold cross-validated accuracy, a gradient check of
-backpropagation on a small network and the fit time; ``--plot PATH`` also
-draws the hidden units and the loss curve (with matplotlib).
-``--csv PATH --target COLUMN`` does the same on the user's own numeric data.
+(standardized, 25 % held out) and prints the held-out and 5-fold
+cross-validated accuracy, a gradient check of backpropagation on a small
+network and the fit time; ``--plot PATH`` also draws the hidden units and the
+loss curve (with matplotlib). ``--csv PATH --target COLUMN`` does the same on
+the user's own numeric data.
+
+The progress of the fit is the estimator's ``verbose`` line per iteration.
+On a terminal it is one line rewritten in place, cleared before the results;
+piped or redirected there is none, so that a log holds the results only.
+``--verbose`` prints every iteration's line, ``--quiet`` the results alone.
 
 Usage and data errors print one line on stderr and exit with status 2, before
 any training: every option, output path and the whole CSV file are checked
-first, so that a typo does not cost a long fit.
+first, so that a typo does not cost a long fit. A reader that stops early
+(``python -m skbpnn | head -1``) ends the command quietly, with status 141
+(128 + SIGPIPE), as the shell reports for ``yes | head -1``.
 """
 
 import argparse
 import codecs
+import contextlib
 import csv
 import io
 import os
@@ -30,6 +38,9 @@ from ._classifier import BackpropClassifier
 from .plotting import _INSTALL_HINT
 
 EXIT_USAGE = 2
+# What the shell reports for a tool ended by SIGPIPE (`yes | head -1`), and
+# not 1, which is an uncaught exception's status.
+EXIT_PIPE = 128 + 13
 
 # Cells that mean "no value" in a numeric column: what spreadsheets, R and
 # pandas write for a gap (compared lower-case, after stripping blanks).
@@ -110,10 +121,18 @@ def _parser():
         metavar="K",
         help="folds of the cross-validation; 0 skips it (default: 5)",
     )
-    parser.add_argument(
+    output = parser.add_mutually_exclusive_group()
+    output.add_argument(
+        "--verbose",
+        action="store_true",
+        help="print a line for every L-BFGS iteration (default: one progress "
+        "line on a terminal, none when piped)",
+    )
+    output.add_argument(
         "--quiet",
         action="store_true",
-        help="no per-iteration progress",
+        help="print the results only: no description of the data and the "
+        "network, no progress",
     )
     parser.add_argument(
         "--csv",
@@ -201,8 +220,55 @@ def _classifier(args):
         lambda_=args.lambda_,
         max_iter=args.max_iter,
         random_state=args.seed,
-        verbose=0 if args.quiet else 1,
+        verbose=1 if args.verbose or _in_place(args) else 0,
     )
+
+
+def _in_place(args):
+    """Whether the fit's progress is one line rewritten in place: on a
+    terminal, unless --verbose (every line) or --quiet (none)."""
+    return not (args.verbose or args.quiet) and sys.stdout.isatty()
+
+
+class _ProgressLine(io.TextIOBase):
+    """Where the estimator's verbose lines go on a terminal: each one
+    replaces the previous one on a single line (``\\r``), its iteration
+    counted against ``max_iter``. `clear` leaves the cursor on an empty line.
+    """
+
+    def __init__(self, stream, max_iter):
+        self.stream = stream
+        self.max_iter = max_iter
+        self._pending = ""  # the text after the last newline
+        self._shown = 0  # the width of the line on screen
+        # A line longer than the terminal wraps, and '\r' goes back to its
+        # last row only: cut it instead. A terminal that reports no width
+        # (0 columns; Python 3.10's shutil passes it on) gets 80.
+        self._columns = (shutil.get_terminal_size().columns or 80) - 1
+
+    def writable(self):
+        return True
+
+    def write(self, text):
+        *lines, self._pending = (self._pending + text).split("\n")
+        width = len(str(self.max_iter))
+        for line in lines:
+            # "Iteration   12  cost ..." -> "iteration  12 of 200  cost ..."
+            line = re.sub(
+                r"^Iteration +(\d+)",
+                lambda m: f"iteration {m[1]:>{width}} of {self.max_iter}",
+                line,
+            )[: self._columns]
+            self.stream.write("\r" + line.ljust(self._shown))
+            self._shown = len(line)
+        self.stream.flush()
+        return len(text)
+
+    def clear(self):
+        if self._shown:
+            self.stream.write("\r" + " " * self._shown + "\r")
+            self.stream.flush()
+            self._shown = 0
 
 
 def _check_output(option, path):
@@ -621,24 +687,35 @@ def run(args, clf):
     layers = "-".join(str(s) for s in (X.shape[1], *args.hidden, n_outputs))
     if not args.hidden:
         layers += " (no hidden layer)"
-    print(
-        f"skbpnn {__version__}: {name}, {X.shape[0]} samples, {X.shape[1]} "
-        f"features, {len(classes)} classes; standardized; network {layers}, "
-        f"lambda_={_lambda_text(args.lambda_)}, max_iter={args.max_iter}"
-    )
+    if not args.quiet:
+        print(
+            f"skbpnn {__version__}: {name}, {X.shape[0]} samples, {X.shape[1]} "
+            f"features, {len(classes)} classes; standardized; network {layers}, "
+            f"lambda_={_lambda_text(args.lambda_)}, max_iter={args.max_iter}"
+        )
     for note in notes:
         print(note)
-    print(f"training on {len(y_train)} samples, holding out {len(y_test)}")
-    with warnings.catch_warnings():
+    if not args.quiet:
+        print(f"training on {len(y_train)} samples, holding out {len(y_test)}")
+    progress = _ProgressLine(sys.stdout, args.max_iter) if _in_place(args) else None
+    # On a terminal the warnings of the fit wait until its progress line is
+    # cleared, so that the two do not share a line.
+    with warnings.catch_warnings(record=progress is not None) as caught:
         # How the fit ended is reported from stop_reason_ below, in the
-        # options' words; other warnings (Ctrl-C's) are shown as they come.
+        # options' words; other warnings (Ctrl-C's) are shown.
         warnings.simplefilter("ignore", ConvergenceWarning)
         start = time.perf_counter()
         try:
-            model.fit(X_train, y_train)
+            with contextlib.redirect_stdout(progress or sys.stdout):
+                model.fit(X_train, y_train)
         except ValueError as exc:
             raise UsageError(f"cannot fit {name}: {exc}") from None
+        finally:
+            if progress is not None:
+                progress.clear()
         fit_time = time.perf_counter() - start
+    for w in caught or ():
+        warnings.showwarning(w.message, w.category, w.filename, w.lineno)
     print(
         f"fit: {clf.n_iter_} L-BFGS iterations in {fit_time:.2f} s, "
         f"final cost {clf.loss_:.6f}{_STOPS[clf.stop_reason_]}"
@@ -700,13 +777,32 @@ def run(args, clf):
 
 def main(argv=None):
     """Entry point of ``python -m skbpnn`` and of the ``skbpnn`` script."""
+    status = None
     try:
-        args = _parser().parse_args(argv)
-        clf = _check_args(args)
-        return run(args, clf)
-    except UsageError as exc:
-        print(f"skbpnn: error: {exc}", file=sys.stderr)
-        return EXIT_USAGE
+        try:
+            args = _parser().parse_args(argv)
+            clf = _check_args(args)
+            status = run(args, clf)
+        except UsageError as exc:
+            status = EXIT_USAGE
+            # A closed stderr is None; print would fall back to stdout.
+            if sys.stderr is not None:
+                print(f"skbpnn: error: {exc}", file=sys.stderr)
+        finally:
+            if sys.stdout is not None:
+                sys.stdout.flush()  # a closed pipe raises here, not at exit
+    except BrokenPipeError:
+        # The reader left (`skbpnn | head -1`): stop without a traceback, as
+        # Unix tools do. Python's "Note on SIGPIPE": point the streams at
+        # devnull so that the interpreter's last flush does not raise again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        for stream in (sys.stdout, sys.stderr):
+            if stream is not None:
+                os.dup2(devnull, stream.fileno())
+        os.close(devnull)
+        if status != EXIT_USAGE:  # whose message went to a closed stderr
+            status = EXIT_PIPE  # output cut short, even if the fit ended
+    return status
 
 
 if __name__ == "__main__":

@@ -276,10 +276,16 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
     small (under 2e7 multiply-adds) runs on one BLAS thread, where a second
     thread does not pay; otherwise the BLAS libraries other than numpy's
     (the one scipy's L-BFGS-B uses) run on one thread, so that their
-    spinning threads do not take the cores from numpy's products. Thread
-    counts are restored when the last of any overlapping fits (in threads)
-    returns or raises, and a ``threadpoolctl.threadpool_limits`` around
-    ``fit`` is kept. The Performance page gives the measurements.
+    spinning threads do not take the cores from numpy's products. No limit
+    outlives a fit, in any thread: a process-wide library's count is
+    restored when the last of any overlapping fits returns or raises, a
+    per-thread one's (an OpenMP OpenBLAS) by the thread that set it, and a
+    fit keeps no hold on a library, so any thread can set limits with
+    ``threadpoolctl.threadpool_limits`` afterwards. A ``threadpool_limits``
+    around ``fit`` is kept. Where another thread holds a library (inside its
+    own ``threadpool_limits``, with threadpoolctl >= 3.8), ``fit`` leaves
+    that library's count to it. The Performance page gives the
+    measurements.
 
     Examples
     --------

@@ -363,7 +363,8 @@ def gauss_newton_product_blocked(
         dbs.append(np.ascontiguousarray(V2[bias].T, dtype=dtype))
         dWT = np.empty((cols - 1, r, s_next), dtype=dtype)
         dWT[...] = V2[weights].reshape(cols - 1, s_next, r).transpose(0, 2, 1)
-        dWTs.append(dWT.reshape(cols - 1, r * s_next))
+        # None for a zero dW (V on biases only): its products are skipped.
+        dWTs.append(dWT.reshape(cols - 1, r * s_next) if dWT.any() else None)
         out_bs.append(result[bias])
         out_WTs.append(result[weights].reshape(cols - 1, s_next, r))
         start += s_next * cols
@@ -422,9 +423,13 @@ def block_gauss_newton_product(thetas, X, w, dbs, dWTs, out_bs, out_WTs, workspa
     for l, Theta in enumerate(thetas):
         s_next = Theta.shape[0]
         a = activations[l]
-        R = workspace.get(("R", l), (m, r * s_next), dtype)
+        # Flat buffers, so that another r (or block) reuses them.
+        R = workspace.get(("R", l), (m * r * s_next,), dtype)
+        R = R.reshape(m, r * s_next)
         if l == 0:
-            if isinstance(a, GatheredRows):
+            if dWTs[l] is None:
+                R.fill(0)
+            elif isinstance(a, GatheredRows):
                 a.matmul_transposed(dWTs[l].T, out=R)
             else:
                 _product(a, dWTs[l], R)
@@ -434,11 +439,12 @@ def block_gauss_newton_product(thetas, X, w, dbs, dWTs, out_bs, out_WTs, workspa
                 Theta[:, 1:].T,
                 out=R.reshape(m * r, s_next),
             )
-            # a^(l) dW^T into one flat buffer shared by the layers.
-            scratch = workspace.get("R_scratch", (m * r * s_next,), dtype)
-            scratch = scratch.reshape(m, r * s_next)
-            np.dot(a, dWTs[l], out=scratch)
-            R += scratch
+            if dWTs[l] is not None:
+                # a^(l) dW^T into one flat buffer shared by the layers.
+                scratch = workspace.get("R_scratch", (m * r * s_next,), dtype)
+                scratch = scratch.reshape(m, r * s_next)
+                np.dot(a, dWTs[l], out=scratch)
+                R += scratch
         R3 = R.reshape(m, r, s_next)
         R3 += dbs[l]
         if l < last:
@@ -470,7 +476,8 @@ def block_gauss_newton_product(thetas, X, w, dbs, dWTs, out_bs, out_WTs, workspa
         a_prev = activations[l]
         s_l = a_prev.shape[1]
         out_bs[l] += np.dot(ones_m, delta).reshape(r, s_next).T
-        scratch = workspace.get(("gn_grad", l), (s_l, r * s_next), dtype)
+        scratch = workspace.get("gn_grad", (s_l * r * s_next,), dtype)
+        scratch = scratch.reshape(s_l, r * s_next)
         if isinstance(a_prev, GatheredRows):
             for start, stop, piece in a_prev.pieces():
                 _product(piece.T, delta[start:stop], scratch)

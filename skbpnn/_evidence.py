@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.linalg import solve_triangular
 from scipy.linalg.lapack import dpotrf, dtrtri
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 
 from ._evaluation import (
@@ -58,11 +59,12 @@ LAMBDA_BOUNDS = (1e-6, 1e6)
 #: The most refits (points) one search makes.
 MAX_EVALUATIONS = 16
 
-#: Probes and Lanczos steps of the matrix-free estimates (those of
+#: Probes and the most Lanczos steps of the matrix-free estimates (those of
 #: :func:`skbpnn._lanczos.logdet_and_trace`, whose docstring gives their
-#: accuracy).
+#: accuracy); the recurrences stop earlier once the estimates settle, and
+#: a ConvergenceWarning says when they did not.
 N_PROBES = 10
-N_STEPS = 30
+N_STEPS = 100
 
 # Steps of the coarse search in log lambda: the first at least log 3, a
 # step doubled after each gain, at most log 10.
@@ -208,6 +210,7 @@ def evidence_at(curvature, theta, lambda_, *, need_gamma, method, seed):
     when ``need_gamma`` (always with ``"lanczos"``, where it is free).
     """
     theta = np.asarray(theta, dtype=np.float64)
+    n = theta.size
     mask = weight_mask(curvature.shapes)
     diag = np.where(mask, lambda_, BIAS_PRECISION)
     k = int(mask.sum())
@@ -234,7 +237,11 @@ def evidence_at(curvature, theta, lambda_, *, need_gamma, method, seed):
         from ._lanczos import logdet_and_trace
 
         def matvec(V):
-            return curvature.gauss_newton_product(theta, V) + diag[:, None] * V
+            GV = curvature.gauss_newton_product(theta, V)  # a new array
+            # The prior's diagonal, a column at a time: no (n, r) temporary.
+            for GV_j, V_j in zip(GV.reshape(n, -1).T, V.reshape(n, -1).T):
+                GV_j += diag * V_j
+            return GV
 
         estimate = logdet_and_trace(
             matvec,
@@ -244,6 +251,16 @@ def evidence_at(curvature, theta, lambda_, *, need_gamma, method, seed):
             n_steps=N_STEPS,
             random_state=seed,
         )
+        if not estimate.converged:
+            warnings.warn(
+                f"The stochastic Lanczos estimates of log det A and "
+                f"tr(A^-1 M) at lambda_={lambda_:.4g} did not settle in "
+                f"{estimate.n_steps} steps (A is badly conditioned): the log "
+                "evidence and n_effective_params_ are less accurate than their "
+                "standard errors say.",
+                ConvergenceWarning,
+                stacklevel=2,
+            )
         logdet = float(estimate.logdet)
         gamma = k - lambda_ * float(estimate.trace)
         logdet_std = float(estimate.logdet_std)

@@ -16,12 +16,27 @@ KMeans:
   thread. Where numpy's library cannot be told from the others (they are
   one library, or numpy does not say which is its own), nothing is limited.
 
-Thread counts are process-wide, and fits run concurrently in real programs
-(a web service, GridSearchCV with the threading backend). So every library
-keeps a count of the fits that hold it: the first to limit it saves its
-thread count, the last to release it restores that count, whatever order
-the fits end in. A user's own ``threadpool_limits`` around a fit is the
-count saved and restored, and is never raised inside the fit.
+Fits run concurrently in real programs (a web service, a persistent thread
+pool, GridSearchCV with the threading backend), so no limit may outlive a
+fit, in any thread. Libraries come in two kinds:
+
+- process-wide (a pthreads OpenBLAS, MKL, BLIS): one count for the whole
+  process. Each keeps a count of the fits that hold it: the first to limit
+  it saves its thread count, the last to release it restores that count,
+  whatever order the fits end in and in whichever threads. threadpoolctl
+  >= 3.8 lets one thread at a time set a pthreads OpenBLAS (the "controlling
+  thread"; others are silently ignored): a fit takes that control only for
+  the moment of its own call and gives it back at once, so that any thread
+  can set limits afterwards. Where another thread holds control (inside its
+  own ``threadpool_limits``), the fit leaves that library to it, neither
+  limiting nor restoring it;
+- per-thread (an OpenMP OpenBLAS under threadpoolctl >= 3.8, which sets it
+  through ``omp_set_num_threads``, the calling thread's own setting): the
+  fitting thread limits and restores its own count, untouched by other
+  threads' fits.
+
+A user's own ``threadpool_limits`` around a fit is the count saved and
+restored, and is never raised inside the fit.
 """
 
 import contextlib
@@ -29,7 +44,7 @@ import os
 import threading
 
 import numpy as np
-from threadpoolctl import ThreadpoolController  # a requirement of scikit-learn
+from threadpoolctl import OpenBLASController, ThreadpoolController
 
 # Below this many multiply-adds, no product of an evaluation gains from a
 # second BLAS thread; on a busy machine the threads' hand-offs make such
@@ -83,29 +98,81 @@ def _blas_libraries():
         return _libraries
 
 
+# threadpoolctl >= 3.8 sets an OpenMP OpenBLAS through the OpenMP API, per
+# thread, and gives a pthreads one to one controlling thread at a time.
+_OPENMP_PER_THREAD = hasattr(OpenBLASController, "_real_set_num_threads")
+
+
+def _per_thread(lib):
+    """Whether ``lib``'s thread count is the calling thread's own."""
+    return (
+        _OPENMP_PER_THREAD
+        and lib.internal_api == "openblas"
+        and getattr(lib, "threading_layer", None) == "openmp"
+    )
+
+
+def _controlling_thread(lib):
+    """The live thread that alone may set ``lib`` (threadpoolctl >= 3.8), or None."""
+    state = getattr(type(lib), "_SHARED_STATE", None)
+    owner = getattr(state, "controlling_thread", None)
+    return owner if owner is not None and owner.is_alive() else None
+
+
+def _set_threads(lib, n):
+    """Set ``lib`` to ``n`` threads from this thread, keeping no control of it.
+
+    Returns False, having changed nothing, where another thread controls the
+    library: the fit does not fight it.
+    """
+    owner = _controlling_thread(lib)
+    if owner is not None and owner is not threading.current_thread():
+        return False
+    lib.set_num_threads(n)
+    if owner is None:
+        # Give back the control this call took (a no-op before threadpoolctl
+        # 3.8, and for a thread that already held it, e.g. inside the user's
+        # own threadpool_limits).
+        release = getattr(type(lib), "clear_controlling_thread", None)
+        if release is not None:
+            release()
+    return lib.num_threads == n  # another thread may have taken control first
+
+
 @contextlib.contextmanager
 def _holding(libraries):
     """One thread in each of ``libraries`` while the block runs."""
-    with _lock:
-        for lib in libraries:
-            entry = _held.get(lib.filepath)
-            if entry is None:
-                _held[lib.filepath] = [1, lib.num_threads]
-                if lib.num_threads > 1:
-                    lib.set_num_threads(1)
-            else:
-                entry[0] += 1
+    own = [lib for lib in libraries if _per_thread(lib)]
+    shared = [lib for lib in libraries if not _per_thread(lib)]
+    # Per-thread libraries: this thread's own count, saved and restored here.
+    saved = [(lib, lib.num_threads) for lib in own if lib.num_threads > 1]
+    held = []
     try:
+        for lib, _ in saved:
+            lib.set_num_threads(1)
+        with _lock:
+            for lib in shared:
+                entry = _held.get(lib.filepath)
+                if entry is not None:
+                    entry[0] += 1
+                else:
+                    before = lib.num_threads
+                    if before > 1 and not _set_threads(lib, 1):
+                        continue  # another thread controls it: left to that thread
+                    _held[lib.filepath] = [1, before]
+                held.append(lib)
         yield
     finally:
         with _lock:
-            for lib in libraries:
+            for lib in held:
                 entry = _held[lib.filepath]
                 entry[0] -= 1
                 if entry[0] == 0:
                     del _held[lib.filepath]
                     if lib.num_threads != entry[1]:
-                        lib.set_num_threads(entry[1])
+                        _set_threads(lib, entry[1])
+        for lib, n in saved:
+            lib.set_num_threads(n)
 
 
 def fit_thread_limits(layer_sizes, rows):

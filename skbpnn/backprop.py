@@ -3,7 +3,8 @@
 Everything a sigmoid network trained by backpropagation needs, in one file:
 layer shapes, unrolling and rolling of the parameter vector, the sigmoid and
 its gradient, random initialization, forward propagation, the regularized
-cross-entropy cost, its gradient by backpropagation, and gradient checking.
+cross-entropy cost, its gradient by backpropagation, the Gauss-Newton matrix
+of the cost's data term times vectors, and gradient checking.
 Nothing here keeps state or imports scikit-learn. The evaluation itself (row
 blocks, scratch buffers, the in-place forms of the same formulas) lives in the
 private module ``skbpnn._evaluation``; its :class:`Workspace` is public here.

@@ -150,7 +150,7 @@ class HiddenUnitsDisplay:
     >>> from skbpnn import BackpropClassifier
     >>> from skbpnn.plotting import HiddenUnitsDisplay
     >>> X, y = load_digits(return_X_y=True)
-    >>> clf = BackpropClassifier(max_iter=20, random_state=0).fit(X / 16, y)
+    >>> clf = BackpropClassifier(max_iter=500, random_state=0).fit(X / 16, y)
     >>> HiddenUnitsDisplay.from_estimator(clf)  # doctest: +SKIP
     """
 

@@ -9,6 +9,11 @@ from sklearn.utils.estimator_checks import (
 from skbpnn import BackpropClassifier
 
 
+# The checks fit small random data, unscaled, with the default max_iter: they
+# test the API, and some fits end at max_iter (or, by the evidence, at a
+# bound of lambda_). Those ConvergenceWarnings are tested in
+# tests/test_lbfgs.py and tests/test_evidence.py; here they are side effects.
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 @parametrize_with_checks([BackpropClassifier(random_state=0)])
 def test_sklearn_compatible_estimator(estimator, check):
     check(estimator)
@@ -37,6 +42,7 @@ def _evidence_checks():
         yield pytest.param(estimator, check, marks=[pytest.mark.slow] if slow else [])
 
 
-@pytest.mark.parametrize("estimator, check", _evidence_checks(), ids=_check_id)
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+@pytest.mark.parametrize("estimator, check", list(_evidence_checks()), ids=_check_id)
 def test_sklearn_compatible_estimator_by_evidence(estimator, check):
     check(estimator)

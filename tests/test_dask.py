@@ -5,6 +5,8 @@ without it; ``pip install -e ".[test]"`` installs it. The cluster is a
 LocalCluster of 2 worker processes bound to 127.0.0.1, without a dashboard.
 """
 
+import os
+import signal
 import subprocess
 import sys
 import threading
@@ -80,7 +82,9 @@ def rel(a, b):
 )
 def test_dask_fit_equals_in_memory_fit(quiet_fit, da, client, data, case):
     X, y = data
-    kwargs = {"hidden_layer_sizes": (6,), "random_state": 0, "max_iter": 12}
+    # Each iteration is a round trip to the cluster; 6 of them compare 6 points
+    # of the loss curve and the weights they lead to.
+    kwargs = {"hidden_layer_sizes": (6,), "random_state": 0, "max_iter": 6}
     fit_kw = {}
     if case == "binary":
         y = (y == 1).astype(int)
@@ -132,7 +136,7 @@ def test_dask_fit_float32(quiet_fit, da, client, data):
 def test_threaded_scheduler_without_client(quiet_fit, da, data):
     # Without a distributed Client dask's local threads do the same sums.
     X, y = data
-    kwargs = {"hidden_layer_sizes": (4,), "random_state": 1, "max_iter": 20}
+    kwargs = {"hidden_layer_sizes": (4,), "random_state": 1, "max_iter": 8}
     ref = quiet_fit(BackpropClassifier(**kwargs), X, y)
     clf = quiet_fit(BackpropClassifier(**kwargs), da.from_array(X, chunks=100), y)
     assert rel(clf.loss_, ref.loss_) < 1e-6
@@ -206,7 +210,7 @@ def test_dask_dataframe(quiet_fit, da, client, data):
     X, y = data
     columns = [f"f{i}" for i in range(X.shape[1])]
     df = pd.DataFrame(X, columns=columns)
-    kwargs = {"hidden_layer_sizes": (4,), "random_state": 0, "max_iter": 30}
+    kwargs = {"hidden_layer_sizes": (4,), "random_state": 0, "max_iter": 10}
     ref = quiet_fit(BackpropClassifier(**kwargs), df, y)
     ddf = dd.from_pandas(df, npartitions=3)
     dy = dd.from_pandas(pd.Series(y), npartitions=3)
@@ -352,3 +356,117 @@ def test_out_of_core_fit_of_more_than_1_gib(da, client):
     with _PeakRSS() as control:
         np.ones(2**25).sum()
     assert control.increase > 200 * 2**20
+
+
+# --------------------------------------------------------------------------
+# A worker lost in the middle of a fit
+
+
+@pytest.fixture(scope="module")
+def nannies(da):
+    """A cluster of its own, whose workers the tests kill: each worker
+    process is watched by a nanny, which starts a new one when it dies."""
+    distributed = pytest.importorskip("distributed")
+    with (
+        distributed.LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,  # with a nanny per worker
+            host="127.0.0.1",
+            dashboard_address=None,
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
+        yield client
+
+
+def recomputable_data(da):
+    # Generated on the workers from a seed: a lost chunk can be made again.
+    X = da.random.RandomState(0).standard_normal((100_000, 16), chunks=(10_000, 16))
+    y = (X[:, 0] + 0.5 * X[:, 1] - X[:, 2] * X[:, 3] > 0).astype(np.int8)
+    return X, y
+
+
+def timed_fit(X, y, callback=None):
+    clf = BackpropClassifier((8,), random_state=0, max_iter=15, callback=callback)
+    start = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X, y)
+    return clf, time.perf_counter() - start
+
+
+def killer(pid, at_iteration, killed):
+    """A fit ``callback`` that SIGKILLs process ``pid`` after an iteration."""
+
+    def callback(iteration, cost, theta):
+        if iteration == at_iteration:
+            os.kill(pid, signal.SIGKILL)
+            killed.append(iteration)
+
+    return callback
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("persisted", [False, True], ids=["recomputed", "persisted"])
+def test_fit_survives_a_killed_worker(da, nannies, persisted):
+    distributed = pytest.importorskip("distributed")
+    client = nannies
+    client.wait_for_workers(2, timeout=60)
+    X, y = recomputable_data(da)
+    if persisted:
+        X, y = client.persist([X, y])
+        distributed.wait([X, y])
+    pids = client.run(os.getpid)  # worker address -> process id
+    if persisted:
+        # The worker holding the most chunks of X: its chunks are lost with
+        # it, and the scheduler computes them again from their graph.
+        holders = [w for workers in client.who_has(X).values() for w in workers]
+        victim = max(pids, key=holders.count)
+        assert holders.count(victim) > 0
+    else:
+        victim = min(pids)
+    ref, ref_seconds = timed_fit(X, y)  # fault-free, the same data
+    killed = []
+    clf, seconds = timed_fit(X, y, killer(pids[victim], 3, killed))
+    rel = abs(clf.loss_ - ref.loss_) / ref.loss_
+    print(
+        f"\nfault-free fit: {ref.n_iter_} iterations, {ref_seconds:.1f} s; a "
+        f"worker killed at iteration 3 ({'persisted' if persisted else 'recomputed'}"
+        f" data): {clf.n_iter_} iterations, {seconds:.1f} s, relative loss "
+        f"difference {rel:.1e}"
+    )
+    # The worker was killed mid-fit, and its nanny started another process.
+    assert killed == [3]
+    assert victim not in client.scheduler_info()["workers"]
+    client.wait_for_workers(2, timeout=60)
+    assert pids[victim] not in client.run(os.getpid).values()
+    # The fit is the fault-free one.
+    assert clf.n_iter_ == ref.n_iter_ == 15
+    assert rel <= 1e-9
+    assert_allclose(clf.loss_curve_, ref.loss_curve_, rtol=1e-9)
+    assert_allclose(clf.theta_, ref.theta_, rtol=1e-9, atol=1e-12)
+
+
+@pytest.mark.slow
+def test_fit_on_scattered_data_does_not_survive_a_killed_worker(da, nannies):
+    # client.scatter puts the only copy of each chunk on a worker: no graph
+    # can make it again, and the fit raises.
+    distributed = pytest.importorskip("distributed")
+    client = nannies
+    client.wait_for_workers(2, timeout=60)
+    X, y = (a.compute() for a in recomputable_data(da))
+    rows = 10_000
+    chunks = [client.scatter(X[i : i + rows]) for i in range(0, len(X), rows)]
+    X = da.concatenate(
+        [da.from_delayed(c, (rows, X.shape[1]), dtype=X.dtype) for c in chunks]
+    )
+    holders = [w for c in chunks for w in client.who_has(c)[c.key]]
+    pids = client.run(os.getpid)
+    victim = max(pids, key=holders.count)
+    assert holders.count(victim) > 0
+    killed = []
+    with pytest.raises(distributed.client.FutureCancelledError):
+        timed_fit(X, da.from_array(y, chunks=rows), killer(pids[victim], 3, killed))
+    assert killed == [3]
+    client.wait_for_workers(2, timeout=60)

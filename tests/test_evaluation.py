@@ -280,3 +280,26 @@ def test_gauss_newton_blocked_shares_a_workspace_with_the_cost():
     assert_close(J, grad, J_ref, grad_ref, 1e-12)
     again = blocked_product(theta, X, sizes, w, 7, V, workspace=workspace)
     np.testing.assert_array_equal(again, first)
+
+
+def test_gauss_newton_blocked_on_bias_directions():
+    # V zero on every weight (its products are skipped) or on one layer's.
+    sizes = (6, 5, 4, 3)
+    theta, X, _, w = problem(sizes, m=13, weighted=True)
+    G = finite_difference_gauss_newton(theta, X, sizes, w)
+    shapes = backprop.layer_shapes(sizes)
+    V = np.random.RandomState(1).randn(theta.size, 2)
+    start = 0
+    for s_next, cols in shapes:
+        V[start + s_next : start + s_next * cols] = 0.0  # biases only
+        start += s_next * cols
+    V_half = np.random.RandomState(2).randn(theta.size, 2)
+    V_half[: shapes[0][0] * shapes[0][1]] = 0.0  # nothing on the first layer
+    for V_ in (V, V_half):
+        expected = G @ V_
+        np.testing.assert_allclose(
+            blocked_product(theta, X, sizes, w, 5, V_),
+            expected,
+            rtol=1e-7,
+            atol=1e-8 * np.abs(expected).max(),
+        )

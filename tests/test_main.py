@@ -6,7 +6,6 @@ import shutil
 import subprocess
 import sys
 import warnings
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -18,6 +17,7 @@ from sklearn.model_selection import cross_val_score, train_test_split
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
+import skbpnn
 from skbpnn import BackpropClassifier
 
 REPO = Path(__file__).resolve().parents[1]
@@ -47,17 +47,111 @@ def test_defaults_reach_095_on_held_out_digits(tmp_path):
     proc = run("--cv", "0", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert number_after("held-out accuracy", proc.stdout) >= 0.95
-    # verbose=1: one progress line per L-BFGS iteration
-    assert re.search(r"^Iteration +1 +cost", proc.stdout, re.MULTILINE)
-    assert "fit time:" in proc.stdout
+    # Piped: no per-iteration line, only what was trained and the results.
+    assert [line.split(":")[0] for line in proc.stdout.splitlines()] == [
+        f"skbpnn {skbpnn.__version__}",
+        "training on 1347 samples, holding out 450",
+        "fit",
+        "held-out accuracy",
+        "gradient check, 3-5-3 network, lambda_=1",
+        "fit time",
+    ]
     assert proc.stderr == ""
 
 
+def test_progress_is_one_line_rewritten_on_a_terminal(tmp_path):
+    pty = pytest.importorskip("pty", reason="pseudo-terminals are POSIX")
+    controller, terminal = pty.openpty()
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO), *sys.path]))
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "skbpnn", "--max-iter", "20", "--cv", "0"],
+        cwd=tmp_path,
+        env=env,
+        stdout=terminal,
+        stderr=subprocess.PIPE,
+    )
+    os.close(terminal)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(controller, 65536)
+        except OSError:  # EIO: the command closed the terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(controller)
+    stderr = proc.communicate(timeout=600)[1]
+    assert proc.returncode == 0, stderr
+    assert stderr == b""
+    text = b"".join(chunks).decode().replace("\r\n", "\n")  # the terminal's line ends
+    # One '\r'-rewritten line per iteration, counted against --max-iter ...
+    updates = re.findall(
+        r"\riteration +(\d+) of 20  cost [0-9.]+  \|grad\| [0-9.e+-]+  [0-9.]+s *",
+        text,
+    )
+    assert updates == [str(i) for i in range(1, 21)]
+    progress = text[text.index("\riteration") : text.index("fit: ")]
+    assert "\n" not in progress
+    # ... cleared (blanked, cursor at its start) before the results.
+    assert re.search(r"\r +\rfit: 20 L-BFGS iterations", text)
+    assert "Iteration" not in text
+    assert text.endswith("\nfit time: " + text.rsplit("fit time: ", 1)[1])
+
+
+def test_on_a_terminal_a_warning_of_the_fit_follows_the_cleared_line(call, monkeypatch):
+    # Ctrl-C during the fit: the warning comes after the progress line is
+    # cleared, not at its end.
+    import skbpnn._classifier
+
+    real = skbpnn._classifier.run_lbfgs
+
+    def interrupted_at_the_5th_evaluation(fun, theta0, **kwargs):
+        count = iter(range(1, 1000))
+
+        def fun_then_ctrl_c(theta):
+            if next(count) == 5:
+                raise KeyboardInterrupt
+            return fun(theta)
+
+        return real(fun_then_ctrl_c, theta0, **kwargs)
+
+    monkeypatch.setattr(
+        skbpnn._classifier, "run_lbfgs", interrupted_at_the_5th_evaluation
+    )
+    monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
+    # Warnings shown on stdout, to see where they fall among its lines.
+    monkeypatch.setattr(
+        warnings, "showwarning", lambda message, *_, **__: print(f"[{message}]")
+    )
+    status, stdout, _ = call("--max-iter", "20", "--cv", "0")
+    assert status == 0
+    assert re.search(r"\riteration +1 of 20  cost", stdout)
+    assert re.search(r"\r +\r\[Training interrupted \(KeyboardInterrupt\)", stdout)
+    assert "(interrupted: the last completed iteration is kept)" in stdout
+
+
+def test_verbose_prints_every_iteration_and_quiet_the_results_only(call):
+    status, stdout, _ = call("--max-iter", "5", "--cv", "0", "--verbose")
+    assert status == 0
+    iterations = [line for line in stdout.splitlines() if line.startswith("Iter")]
+    assert [line.split()[1] for line in iterations] == ["1", "2", "3", "4", "5"]
+    status, stdout, _ = call("--max-iter", "5", "--cv", "2", "--quiet")
+    assert status == 0
+    assert [line.split()[0] for line in stdout.splitlines()] == [
+        "fit:",
+        "held-out",
+        "2-fold",
+        "gradient",
+        "fit",
+    ]
+
+
 def test_quick_run_reports_everything(tmp_path, quiet_fit):
-    proc = run("--max-iter", "5", "--cv", "2", "--quiet", cwd=tmp_path)
+    proc = run("--max-iter", "5", "--cv", "2", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     out = proc.stdout
-    assert "Iteration" not in out  # --quiet
+    assert "Iteration" not in out  # piped
     assert "network 64-25-10" in out
     assert "stopped at --max-iter before converging" in out
     # The figures are those of the same pipeline, split and folds run here.
@@ -95,7 +189,7 @@ def test_csv_target_and_save(tmp_path):
     csv_path = write_csv(tmp_path / "data.csv", rows)
     proc = run(
         *("--csv", str(csv_path), "--target", "label", "--hidden", "4"),
-        *("--max-iter", "50", "--cv", "2", "--quiet"),
+        *("--max-iter", "50", "--cv", "2"),
         *("--save", "model.joblib"),
         cwd=tmp_path,
     )
@@ -155,18 +249,18 @@ FILES = {
     ),
 }
 
-QUICK = ("--max-iter", "5", "--quiet")
+# Piped, the command prints no per-iteration line: its output is that of
+# --quiet with the description of the data and the network.
+QUICK = ("--max-iter", "5")
 
 # (args, message): every bad input answered in one line, exit status 2,
-# before training. Issue 12's table, row by row, each run as a user runs it.
+# before training. Issue 12's table, row by row, run in this process (faster:
+# scikit-learn is imported once) through the same main() as the command;
+# test_without_matplotlib_plot_fails_before_training runs one as a user does.
 ERRORS = {
     "plot-format": (
         ["--plot", "out.xyz"],
         "--plot out.xyz: matplotlib cannot write .xyz files; use one of ",
-    ),
-    "plot-no-matplotlib": (
-        ["--plot", "p.png"],
-        '--plot needs matplotlib: pip install "skbpnn[plot]"',
     ),
     "no-label": (
         ["--csv", "nolabel.csv", "--target", "species"],
@@ -208,11 +302,6 @@ ERRORS = {
         ["--save", "somefolder"],
         "--save somefolder: is a folder; name the file",
     ),
-}
-
-# The same for the other bad inputs, run in this process (faster: scikit-learn
-# is imported once) through the same main().
-MORE_ERRORS = {
     "missing-na": (
         ["--csv", "na.csv", "--target", "y"],
         "na.csv: 1 row with a missing value (first: line 3, column 'a', 'NA')",
@@ -283,12 +372,14 @@ MORE_ERRORS = {
         ["--plot", "no/such/dir/p.png"],
         "--plot no/such/dir/p.png: no writable",
     ),
+    "verbose-and-quiet": (
+        ["--verbose", "--quiet"],
+        "argument --quiet: not allowed with argument --verbose",
+    ),
 }
 
 # Inputs that used to fail and are now read: (args, what stdout says).
 READ = {
-    "plot-noext": (["--plot", "noext"], "drawn in"),
-    "plot-folder": (["--plot", "somefolder"], "drawn in"),
     "bom": (
         ["--csv", "bom.csv", "--target", "species"],
         "bom.csv, 40 samples, 2 features, 2 classes",
@@ -297,8 +388,6 @@ READ = {
         ["--csv", "semicolon.csv", "--target", "species"],
         "read semicolon.csv as semicolon-separated (--sep to change)",
     ),
-}
-MORE_READ = {
     "tab": (
         ["--csv", "tab.csv", "--target", "species"],
         "read tab.csv as tab-separated (--sep to change)",
@@ -349,22 +438,6 @@ def quick(name):
     return (*QUICK, *(() if name.startswith("cv-") else ("--cv", "0")))
 
 
-@pytest.fixture(scope="module")
-def runs(folder):
-    """The subprocess runs of ERRORS and READ, started together: each spends
-    most of its time importing scikit-learn, so they share the cores."""
-
-    def start(key):
-        kind, name = key
-        args = (ERRORS if kind == "error" else READ)[name][0]
-        blocked = [folder / "no_matplotlib"] if name == "plot-no-matplotlib" else []
-        return run(*quick(name), *args, cwd=folder, pythonpath=blocked)
-
-    keys = [("error", name) for name in ERRORS] + [("read", name) for name in READ]
-    with ThreadPoolExecutor(max_workers=os.cpu_count() or 2) as pool:
-        return dict(zip(keys, pool.map(start, keys)))
-
-
 @pytest.fixture
 def call(folder, monkeypatch, capsys):
     """main() in this process, in `folder`: (exit status, stdout, stderr)."""
@@ -390,38 +463,38 @@ def assert_one_line_error(status, stdout, stderr, message):
 
 
 @pytest.mark.parametrize("name", list(ERRORS))
-def test_errors_are_one_line_before_training_and_exit_2(runs, name):
+def test_errors_are_one_line_before_training_and_exit_2(call, name):
     if name == "plot-format":
         pytest.importorskip("matplotlib", reason="without it --plot says so first")
-    proc = runs["error", name]
-    assert_one_line_error(proc.returncode, proc.stdout, proc.stderr, ERRORS[name][1])
-
-
-@pytest.mark.parametrize("name", list(MORE_ERRORS))
-def test_more_errors(call, name):
-    args, message = MORE_ERRORS[name]
+    args, message = ERRORS[name]
     assert_one_line_error(*call(*quick(name), *args), message)
 
 
+def test_without_matplotlib_plot_fails_before_training(folder):
+    # As a user runs it: a subprocess whose `import matplotlib` fails.
+    proc = run(
+        *quick("plot"),
+        *("--plot", "p.png"),
+        cwd=folder,
+        pythonpath=[folder / "no_matplotlib"],
+    )
+    assert_one_line_error(
+        proc.returncode,
+        proc.stdout,
+        proc.stderr,
+        '--plot needs matplotlib: pip install "skbpnn[plot]"',
+    )
+
+
 @pytest.mark.parametrize("name", list(READ))
-def test_spreadsheet_files_are_read(runs, name):
-    proc = runs["read", name]
-    assert proc.returncode == 0, proc.stderr
-    assert READ[name][1] in proc.stdout
-    assert "fit: 5 L-BFGS iterations" in proc.stdout
-
-
-@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
-@pytest.mark.parametrize("name", list(MORE_READ))
-def test_more_files_are_read(call, name):
-    args, expected = MORE_READ[name]
+def test_spreadsheet_files_are_read(call, name):
+    args, expected = READ[name]
     status, stdout, stderr = call(*quick(name), *args)
     assert status == 0, stderr
     assert expected in stdout
     assert "fit: 5 L-BFGS iterations" in stdout
 
 
-@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_hidden_and_lambda_options(call):
     status, stdout, stderr = call("--hidden", "7", "5", "--lambda", "0.5", *QUICK)
     assert status == 0, stderr
@@ -435,7 +508,7 @@ def test_hidden_and_lambda_options(call):
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_lambda_evidence_prints_the_lambda_and_gamma_found(call):
     args = ("--lambda", "evidence", "--hidden", "3", "--max-iter", "30", "--cv", "0")
-    status, stdout, stderr = call(*args, "--quiet")
+    status, stdout, stderr = call(*args)
     assert status == 0, stderr
     assert "network 64-3-10, lambda_=evidence" in stdout
     # The same pipeline on the same split, fitted here.
@@ -455,23 +528,22 @@ def test_lambda_evidence_prints_the_lambda_and_gamma_found(call):
     assert f"lambda_={clf.fitted_lambda_:g}: relative difference" in stdout
 
 
-def test_plot_written_where_it_says(runs, folder):
+def test_plot_written_where_it_says(call, folder):
     # The path printed is the file written: a name without an extension
     # gets .png, an existing folder gets skbpnn.png inside it (issue 12).
     pytest.importorskip("matplotlib", reason="the picture needs matplotlib")
-    for name, written in [
-        ("plot-noext", folder / "noext.png"),
-        ("plot-folder", folder / "somefolder" / "skbpnn.png"),
+    for path, written in [
+        ("noext", folder / "noext.png"),
+        ("somefolder", folder / "somefolder" / "skbpnn.png"),
     ]:
-        proc = runs["read", name]
-        assert proc.returncode == 0, proc.stderr
-        last = proc.stdout.splitlines()[-1]
+        status, stdout, stderr = call(*quick("plot"), "--plot", path)
+        assert status == 0, stderr
+        last = stdout.splitlines()[-1]
         assert last == f"hidden units and loss curve drawn in {written}"
         assert written.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not (folder / "somefolder.png").exists()
 
 
-@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_plot_format_follows_the_extension(call, folder):
     pytest.importorskip("matplotlib", reason="the picture needs matplotlib")
     status, stdout, stderr = call(*QUICK, "--cv", "0", "--plot", "units.SVG")
@@ -480,19 +552,23 @@ def test_plot_format_follows_the_extension(call, folder):
     assert (folder / "units.SVG").read_text().lstrip().startswith("<?xml")
 
 
-def test_plot_format_lists_what_matplotlib_writes(runs):
+def test_plot_format_lists_what_matplotlib_writes(call):
     pytest.importorskip("matplotlib")
-    line = runs["error", "plot-format"].stderr
+    line = call(*quick("plot-format"), *ERRORS["plot-format"][0])[2]
     assert ".png" in line and ".pdf" in line and ".svg" in line
 
 
-def test_help(tmp_path):
-    proc = run("--help", cwd=tmp_path)
-    assert proc.returncode == 0
-    for option in ("--hidden", "--lambda", "--max-iter", "--seed", "--quiet"):
-        assert option in proc.stdout
-    for option in ("--csv", "--target", "--save", "--plot", "--cv"):
-        assert option in proc.stdout
+def test_help(capsys):
+    from skbpnn.__main__ import main
+
+    with pytest.raises(SystemExit) as raised:
+        main(["--help"])
+    assert raised.value.code == 0
+    out = capsys.readouterr().out
+    options = ["--hidden", "--lambda", "--max-iter", "--seed", "--quiet", "--verbose"]
+    options += ["--csv", "--target", "--save", "--plot", "--cv", "--onnx"]
+    for option in options:
+        assert option in out
 
 
 def test_console_script(tmp_path):
@@ -540,3 +616,84 @@ def test_onnx_without_skl2onnx_fails_before_training(tmp_path):
     assert proc.stderr.strip() == (
         'skbpnn: error: --onnx: ONNX export needs skl2onnx: pip install "skbpnn[onnx]"'
     )
+
+
+# --------------------------------------------------------------------------
+# A reader that leaves early, a closed stderr
+
+
+def command(*args, unbuffered):
+    """The command line and environment of ``python [-u] -m skbpnn args``."""
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    env["PYTHONPATH"] = os.pathsep.join(
+        filter(None, [str(REPO), env.get("PYTHONPATH")])
+    )
+    flags = ["-u"] if unbuffered else []
+    return [sys.executable, *flags, "-m", "skbpnn", *args], env
+
+
+def test_pipe_into_a_reader_of_one_line_ends_quietly(tmp_path):
+    # `python -u -m skbpnn --cv 0 | head -1`: the reader closes its end
+    # after the first line; the lines after the fit, a second later, find it
+    # closed. Unix tools end quietly there, with the status of SIGPIPE.
+    cmd, env = command("--cv", "0", unbuffered=True)
+    with subprocess.Popen(
+        cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    ) as proc:
+        first = proc.stdout.readline()
+        proc.stdout.close()
+        stderr = proc.stderr.read().decode()
+        proc.wait(timeout=600)
+    assert first.startswith(b"skbpnn ")
+    assert stderr == ""  # no BrokenPipeError traceback
+    assert proc.returncode == 141  # 128 + SIGPIPE, as for `yes | head -1`
+
+
+@pytest.mark.parametrize("args", [["--quiet", "--cv", "0"], ["--help"]])
+def test_reader_gone_before_the_first_line(tmp_path, args):
+    # `skbpnn | true`, buffered: the output is written by the last flush, at
+    # the interpreter's exit, where a closed pipe prints "Exception ignored"
+    # (or, after --help's SystemExit, passes as status 0). Unbuffered, the
+    # first print raises, as in the test above (argparse ignores it).
+    cmd, env = command(*args, "--max-iter", "5", unbuffered=False)
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        proc = subprocess.run(
+            cmd,
+            cwd=tmp_path,
+            env=env,
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            timeout=600,
+        )
+    finally:
+        os.close(write_end)
+    assert proc.stderr == b""
+    assert proc.returncode == 141
+
+
+def test_usage_error_with_stderr_closed_or_gone(tmp_path):
+    cmd, env = command("--cv", "1", unbuffered=True)
+    # `skbpnn 2>&-`: Python's sys.stderr is None, and print(file=None) would
+    # write the error on stdout, into the user's data.
+    proc = subprocess.run(
+        cmd,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        preexec_fn=lambda: os.close(2),
+    )
+    assert proc.returncode == 2
+    assert proc.stdout == b""
+    # stderr's reader gone: the message is lost, the status is still 2.
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        proc = subprocess.run(
+            cmd, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=write_end
+        )
+    finally:
+        os.close(write_end)
+    assert proc.returncode == 2
+    assert proc.stdout == b""

@@ -39,11 +39,13 @@ SCALES = (1.0, 1e3, 1e6)  # 1e3 and 1e6: far outside the training range
 
 # scikit-learn < 1.8 standardizes float32 input in float64 (rounding twice),
 # which skl2onnx's StandardScaler graph does not reproduce: far from the
-# training data its float32 output then moves probabilities by up to 3e-6
-# (iris times 1000, scikit-learn 1.6.1). The classifier's own graph is not
+# training data its float32 output then moves probabilities (iris times 1000,
+# scikit-learn 1.6.1) by 3e-6 with OpenBLAS's SkylakeX kernels and 1.3e-5
+# with its Haswell ones (OPENBLAS_CORETYPE=Haswell): the rounding depends on
+# the BLAS kernel, hence a bound with room. The classifier's own graph is not
 # concerned: the cases without a scaler keep 1e-6.
 OLD_SCALER_FLOAT32_TOL = (
-    1e-5 if tuple(map(int, sklearn.__version__.split(".")[:2])) < (1, 8) else None
+    1e-4 if tuple(map(int, sklearn.__version__.split(".")[:2])) < (1, 8) else None
 )
 
 

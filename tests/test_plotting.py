@@ -20,10 +20,12 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def fitted():
+def fitted(quiet_fit):
+    # 15 iterations, not converged: the pictures need weights, not a good
+    # network, so the ConvergenceWarning is left out.
     X, y = load_digits(return_X_y=True)
     clf = BackpropClassifier(hidden_layer_sizes=(6,), max_iter=15, random_state=0)
-    return make_pipeline(StandardScaler(), clf).fit(X[:300], y[:300])
+    return quiet_fit(make_pipeline(StandardScaler(), clf), X[:300], y[:300])
 
 
 @pytest.fixture(autouse=True)
@@ -60,6 +62,7 @@ def test_hidden_units_display_from_pipeline(fitted):
     assert ax.get_title() == "6 hidden units (input weights)"
 
 
+# 5 iterations: the titles need a fitted network, not a converged one.
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 def test_no_hidden_layer_draws_the_output_units():
     # Logistic regression: the first layer's units are the output units.

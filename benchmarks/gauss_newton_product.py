@@ -1,0 +1,137 @@
+"""Cost of the matrix-free evidence's pieces on a 784-256-10 network.
+
+Run ``python benchmarks/gauss_newton_product.py`` (about a minute on 2 cores;
+``--rows`` and ``--threads`` change the setting). On random float64 rows, at
+random weights, it prints:
+
+- the time of one blocked Gauss-Newton-vector product
+  (``_evaluation.gauss_newton_product_blocked``) with r = 1 and r = 10
+  columns, as a ratio to one cost-and-gradient evaluation
+  (``_evaluation.data_cost_and_gradient``) over the same row blocks: medians
+  of alternating runs, because absolute times on a shared machine are noise;
+- the extra peak memory (tracemalloc) of ``_lanczos.logdet_and_trace`` at its
+  defaults with ``A = G + lambda M + 1e-4 (I - M)`` as the product: in all,
+  with the products' row-block buffers in the cost's (already allocated)
+  workspace or in a new one, and of the Lanczos part alone (with a diagonal
+  ``A``), next to ``n * n_probes`` float64 numbers. The
+  memory does not grow with the steps (no reorthogonalization), so the
+  recurrences are cut at ``--steps`` (5) to keep the run short; the time
+  printed is for those steps.
+"""
+
+import argparse
+import time
+import tracemalloc
+
+import numpy as np
+from threadpoolctl import threadpool_limits
+
+from skbpnn import backprop
+from skbpnn._data import rows_per_block
+from skbpnn._evaluation import (
+    Workspace,
+    data_cost_and_gradient,
+    gauss_newton_product_blocked,
+)
+from skbpnn._lanczos import logdet_and_trace
+
+MIB = 2**20
+
+
+def weight_mask(shapes):
+    """True on the non-bias weights of the unrolled ``theta``."""
+    mask = np.zeros(sum(r * c for r, c in shapes), dtype=bool)
+    start = 0
+    for s_next, cols in shapes:
+        mask[start + s_next : start + s_next * cols] = True
+        start += s_next * cols
+    return mask
+
+
+def median_times(funs, repeats):
+    times = {name: [] for name in funs}
+    for _ in range(repeats):
+        for name, fun in funs.items():
+            start = time.perf_counter()
+            fun()
+            times[name].append(time.perf_counter() - start)
+    return {name: float(np.median(t)) for name, t in times.items()}
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", type=int, default=20000)
+    parser.add_argument("--threads", type=int, default=None, help="BLAS threads")
+    parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--steps", type=int, default=5, help="Lanczos steps")
+    args = parser.parse_args()
+
+    sizes = (784, 256, 10)
+    shapes = backprop.layer_shapes(sizes)
+    rng = np.random.RandomState(0)
+    X = rng.rand(args.rows, sizes[0])
+    Y = np.eye(sizes[-1])[rng.randint(0, sizes[-1], args.rows)]
+    theta = backprop.init_weights(sizes, random_state=0)
+    P = theta.size
+    block_rows = rows_per_block(sizes, X.dtype)
+    workspace = Workspace()
+    V1, V10 = rng.randn(P, 1), rng.randn(P, 10)
+    lam = 1.0
+    mask = weight_mask(shapes)
+    prior = np.where(mask, lam, 1e-4)
+
+    def gv(V):
+        return gauss_newton_product_blocked(
+            theta, X, shapes, None, block_rows, workspace, V
+        )
+
+    def cost():
+        return data_cost_and_gradient(theta, X, Y, shapes, None, block_rows, workspace)
+
+    with threadpool_limits(args.threads):
+        gv(V10), cost()  # warm the workspace
+        t = median_times(
+            {"cost": cost, "r=1": lambda: gv(V1), "r=10": lambda: gv(V10)},
+            args.repeats,
+        )
+        print(f"784-256-10, P = {P}, {args.rows} rows, block_rows = {block_rows}")
+        print(f"cost and gradient   {t['cost']:.3f} s")
+        for r in (1, 10):
+            ratio = t[f"r={r}"] / t["cost"]
+            print(
+                f"G V, r = {r:2d}         {t[f'r={r}']:.3f} s = {ratio:.2f} x cost"
+                f" ({ratio / r:.2f} x cost per column)"
+            )
+
+        def make_matvec(workspace):
+            def matvec(V):
+                out = gauss_newton_product_blocked(
+                    theta, X, shapes, None, block_rows, workspace, V
+                )
+                for j in range(V.shape[1]):  # + the prior, no (n, r) temporary
+                    out[:, j] += prior * V[:, j]
+                return out
+
+            return matvec
+
+        for name, fun in (
+            ("in all, the cost's workspace", make_matvec(workspace)),
+            ("in all, a new workspace", make_matvec(Workspace())),
+            ("Lanczos alone", lambda V: prior[:, None] * V),
+        ):
+            tracemalloc.start()
+            base = tracemalloc.get_traced_memory()[0]
+            start = time.perf_counter()
+            est = logdet_and_trace(fun, P, mask, n_steps=args.steps, random_state=0)
+            seconds = time.perf_counter() - start
+            peak = tracemalloc.get_traced_memory()[1] - base
+            tracemalloc.stop()
+            print(
+                f"logdet_and_trace {name}: extra peak {peak / MIB:.1f} MiB "
+                f"= {peak / (8 * P * 10):.1f} x n * n_probes float64, "
+                f"{est.n_matvecs} products, {seconds:.1f} s"
+            )
+
+
+if __name__ == "__main__":
+    main()
