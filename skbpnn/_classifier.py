@@ -231,7 +231,10 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
     ``lambda_ -> inf``) or a search that does not settle gives a
     :class:`~sklearn.exceptions.ConvergenceWarning` saying so, and the best
     point found is kept; so does a kept model that the data do not
-    determine (``n_effective_params_ < 0.01``: a constant model). The
+    determine (``n_effective_params_ < 0.01``: a constant model), and a
+    kept ``lambda_`` below ``1e-3`` whose fit classifies every training
+    sample correctly (separable data, where the evidence grows until the
+    refits no longer reach their modes). The
     evidence of a non-convex network is that of one mode, and it varies
     between the modes warm refits reach; the User guide's "Choosing
     ``lambda_`` by the evidence" has the math and the limits.
@@ -549,6 +552,16 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
             # Every refit's iterations (the kept one may need none).
             self.n_iter_ = sum(p.result.n_iter for p in found.points)
         self.stop_reason_ = result.stop_reason
+        if (
+            by_evidence
+            and found.message is None
+            and _evidence.separable(self.fitted_lambda_, lambda: self.score(X, y))
+        ):
+            warnings.warn(
+                _evidence.separable_message(self.fitted_lambda_),
+                ConvergenceWarning,
+                stacklevel=3,
+            )
         return self
 
     def _search_lambda(self, data, layer_sizes, fit_at, theta0, lambda0):

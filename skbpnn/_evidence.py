@@ -71,6 +71,11 @@ N_STEPS = 100
 _MIN_STEP, _MAX_STEP = np.log(3.0), np.log(10.0)
 # The local check's factor.
 CHECK_FACTOR = 1.5
+#: Below this ``lambda_`` a fit that classifies every training sample
+#: correctly is taken for separable data: the evidence then grows as
+#: ``lambda_ -> 0`` (the weights can grow without bound) until the refits no
+#: longer reach their modes, and a warning says so.
+SEPARABLE_LAMBDA = 1e-3
 # Below this gamma the model kept is constant for all purposes: a warning.
 _CONSTANT_GAMMA = 0.01
 # A parabola step is taken when it promises at least this many nats.
@@ -586,3 +591,23 @@ def _refine(points, evaluate, lo, hi, max_evaluations, max_steps=1):
         if coeffs[0] >= 0 or gain < _REFINE_GAIN or abs(x_new - xb) < 1e-3:
             return
         evaluate(x_new, best.result.theta)
+
+
+def separable(lambda_, training_accuracy):
+    """Whether the search ran down the slope of separable data.
+
+    ``training_accuracy`` is a callable (computed only for a small
+    ``lambda_``): the kept fit's accuracy on its training data.
+    """
+    return lambda_ < SEPARABLE_LAMBDA and training_accuracy() == 1.0
+
+
+def separable_message(lambda_):
+    return (
+        f"The network classifies every training sample correctly and the log "
+        f"evidence grew as lambda_ fell, to lambda_={lambda_:.3g}: as for "
+        "separable data, the evidence keeps growing as lambda_ -> 0 (the weights "
+        "can grow without bound), and the search stopped where the refits no "
+        "longer reach their modes. The predicted probabilities are overconfident; "
+        "a fixed lambda_, or more data, is the safer choice."
+    )

@@ -2,7 +2,8 @@
 
 Every test here except the import check needs dask.distributed and skips
 without it; ``pip install -e ".[test]"`` installs it. The cluster is a
-LocalCluster of 2 worker processes bound to 127.0.0.1, without a dashboard.
+LocalCluster of 2 worker processes bound to 127.0.0.1, its HTTP server on a
+free port.
 """
 
 import os
@@ -52,7 +53,7 @@ def client(da):
             threads_per_worker=1,
             processes=True,
             host="127.0.0.1",
-            dashboard_address=None,
+            dashboard_address=":0",  # a free port: no clash with another cluster
         ) as cluster,
         distributed.Client(cluster) as client,
     ):
@@ -373,7 +374,7 @@ def nannies(da):
             threads_per_worker=1,
             processes=True,  # with a nanny per worker
             host="127.0.0.1",
-            dashboard_address=None,
+            dashboard_address=":0",  # a free port: no clash with another cluster
         ) as cluster,
         distributed.Client(cluster) as client,
     ):

@@ -106,6 +106,11 @@ def cancer():
     return X[::3], y[::3]
 
 
+# 30 iris rows are separable for a hidden layer: the evidence grows as
+# lambda_ -> 0 (tested below); here only the values at the kept point count.
+@pytest.mark.filterwarnings(
+    "ignore:The network classifies every:sklearn.exceptions.ConvergenceWarning"
+)
 def test_tiny_network_matches_finite_difference_evidence(iris):
     X, y = iris
     X, y = X[::5], y[::5]
@@ -175,6 +180,11 @@ def test_fitted_lambda_is_a_local_maximum_of_warm_refits(cancer):
         )
 
 
+# 30 iris rows are separable for a hidden layer: the evidence grows as
+# lambda_ -> 0 (tested below); here only the values at the kept point count.
+@pytest.mark.filterwarnings(
+    "ignore:The network classifies every:sklearn.exceptions.ConvergenceWarning"
+)
 def test_integer_weights_equal_repeated_rows(iris):
     X, y = iris
     X, y = X[::4], y[::4]
@@ -252,7 +262,25 @@ def test_separable_data_warn_at_the_lower_bound_without_nan():
     assert clf.fitted_lambda_ < 0.05  # the evidence asks for ever weaker priors
     if clf.fitted_lambda_ == _evidence.LAMBDA_BOUNDS[0]:
         assert any("lower bound" in m for m in messages)
+    else:  # where the refits stop reaching their modes
+        assert any("separable data" in m for m in messages)
     assert clf.score(X, y) == 1.0
+
+
+def test_separable_one_feature_warns_and_overlapping_classes_do_not():
+    X = np.array([[0.0], [1.0], [2.0], [3.0]])
+    with pytest.warns(ConvergenceWarning, match="separable data"):
+        clf = BackpropClassifier((), lambda_="evidence", random_state=0)
+        clf.fit(X, [0, 0, 1, 1])
+    assert clf.fitted_lambda_ < _evidence.SEPARABLE_LAMBDA
+    # Overlapping classes: a finite maximum, no warning.
+    rng = np.random.RandomState(0)
+    X = rng.randn(60, 1)
+    y = (X[:, 0] + rng.randn(60) > 0).astype(int)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", ConvergenceWarning)
+        clf.fit(X, y)
+    assert clf.score(X, y) < 1.0 and clf.fitted_lambda_ > _evidence.SEPARABLE_LAMBDA
 
 
 def test_tiny_data_prefer_a_constant_model():
