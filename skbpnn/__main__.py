@@ -723,8 +723,9 @@ def run(args, clf):
     if args.lambda_ == "evidence":
         print(
             f"chosen by the evidence: lambda_={clf.fitted_lambda_:.6g}, "
-            f"gamma={clf.n_effective_params_:.6g} (well-determined parameters, "
-            f"of {clf.theta_.size}), log evidence {clf.log_evidence_:.6g}"
+            f"gamma={clf.n_effective_params_:.6g} (well-determined weights, of "
+            f"{sum(W.size for W in clf.coefs_)}), log evidence "
+            f"{clf.log_evidence_:.6g}"
         )
     print(f"held-out accuracy: {model.score(X_test, y_test):.4f}")
 

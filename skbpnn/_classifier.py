@@ -35,13 +35,15 @@ def _dask_module():
     return _dask
 
 
-def _in_memory_fun(X, Y, w, rows, layer_sizes, lambda_, block_rows):
-    """``fun(theta) -> (J, grad)`` over ``X[rows]`` (or X), for L-BFGS."""
+def _in_memory_fun(X, Y, w, rows, layer_sizes, lambda_, block_rows, workspace):
+    """``fun(theta) -> (J, grad)`` over ``X[rows]`` (or X), for L-BFGS.
+
+    ``workspace`` holds the scratch arrays of every evaluation.
+    """
     shapes = backprop.layer_shapes(layer_sizes)
     sw_sum = float(X.shape[0] if rows is None else rows.shape[0])
     if w is not None:
         sw_sum = float(np.sum(w, dtype=np.float64))
-    workspace = Workspace()
     dtype = X.dtype
 
     def fun(theta):
@@ -422,20 +424,25 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
                 X = X.copy()
                 X.sum_duplicates()
         rows, w = merge_repeated_rows(X, Y, w)
+        # One set of scratch arrays for every evaluation of this fit: the
+        # refits of lambda_="evidence" and its Gauss-Newton products share it.
+        workspace = Workspace()
 
         def make_fun(layer_sizes, lambda_):
             # Read through rows, a block's rows of Y are gathered into a
             # buffer (those of X a 1 MiB piece at a time, see GatheredRows).
             gathered = 0 if rows is None else Y.shape[1]
             block_rows = rows_per_block(layer_sizes, X.dtype, gathered)
-            fun = _in_memory_fun(X, Y, w, rows, layer_sizes, lambda_, block_rows)
+            fun = _in_memory_fun(
+                X, Y, w, rows, layer_sizes, lambda_, block_rows, workspace
+            )
             return fun, min(block_rows, X.shape[0])
 
         def curvature(layer_sizes):
             gathered = 0 if rows is None else Y.shape[1]
             block_rows = rows_per_block(layer_sizes, X.dtype, gathered)
             shapes = backprop.layer_shapes(layer_sizes)
-            return _evidence.DataCurvature(X, Y, w, rows, shapes, block_rows)
+            return _evidence.DataCurvature(X, Y, w, rows, shapes, block_rows, workspace)
 
         return TrainingData(
             binarizer, X.shape[1], Y.shape[1], make_fun, curvature=curvature

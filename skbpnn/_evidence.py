@@ -91,10 +91,12 @@ class DataCurvature:
     ``Y[rows]``, with the merged weights ``w`` (None: all ones).
     """
 
-    def __init__(self, X, Y, w, rows, shapes, block_rows):
+    def __init__(self, X, Y, w, rows, shapes, block_rows, workspace=None):
         self.X, self.Y, self.w, self.rows = X, Y, w, rows
         self.shapes, self.block_rows = shapes, block_rows
-        self.workspace = Workspace()
+        # The fit's own scratch arrays, where given: the evidence's products
+        # then allocate no second set (the refits and the evidence alternate).
+        self.workspace = Workspace() if workspace is None else workspace
         m = X.shape[0] if rows is None else rows.shape[0]
         # m, the sum of the weights: S = m J.
         self.sw_sum = float(m if w is None else np.sum(w, dtype=np.float64))
