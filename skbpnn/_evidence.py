@@ -47,6 +47,7 @@ from ._evaluation import (
     gauss_newton_rows,
 )
 from .backprop import BIAS_PRECISION, laplace_log_evidence
+from .backprop import weight_mask as backprop_weight_mask
 
 #: Networks up to this many parameters get the exact log det and trace
 #: (``G`` formed: ``8 P^2`` bytes, 128 MiB at the limit; Cholesky in
@@ -147,13 +148,8 @@ class DataCurvature:
 
 
 def weight_mask(shapes):
-    """The non-bias weights of ``theta`` (as :func:`backprop.weight_mask`)."""
-    parts = []
-    for s_next, cols in shapes:
-        part = np.ones((s_next, cols), dtype=bool)
-        part[:, 0] = False
-        parts.append(part.ravel(order="F"))
-    return np.concatenate(parts)
+    """:func:`backprop.weight_mask` of the network of ``shapes``."""
+    return backprop_weight_mask((shapes[0][1] - 1, *(s for s, _ in shapes)))
 
 
 @dataclass
