@@ -497,7 +497,7 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
             else fit_thread_limits(layer_sizes, product_rows)
         )
 
-        def fit_at(lambda_, theta_start, fun=None, tol=self.tol):
+        def fit_at(lambda_, theta_start, fun=None, tol=self.tol, warn=True):
             if fun is None:
                 fun = data.make_fun(layer_sizes, lambda_)[0]
             return run_lbfgs(
@@ -510,6 +510,7 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
                 callback=self.callback,
                 # run_lbfgs, fit_at, fit, _fit_context's wrapper, the user
                 stacklevel=5,
+                warn=warn,
             )
 
         with limits:
@@ -586,13 +587,20 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
             tol = self.tol / curvature.sw_sum
 
         def refit(lambda_, theta_start):
-            return fit_at(lambda_, theta_start, tol=tol)
+            return fit_at(lambda_, theta_start, tol=tol, warn=False)
 
         found = _evidence.search(refit, evidence, theta0, lambda0, mask)
         # The warnings of the refits along the way are the search's business;
-        # those of the fit kept are the user's, as for a fixed lambda_.
-        for caught in found.best.caught:
-            warnings.warn(caught.message, caught.category, stacklevel=4)
+        # that of the fit kept is the user's, as for a fixed lambda_, and so
+        # is a Ctrl-C, wherever it stopped the search.
+        shown = [found.best.result]
+        stopped = found.points[-1].result
+        if stopped.stop_reason == "interrupted" and stopped is not shown[0]:
+            shown.append(stopped)
+        for result in shown:
+            if result.warning is not None:
+                category, text = result.warning
+                warnings.warn(text, category, stacklevel=4)
         if found.message is not None:
             warnings.warn(found.message, ConvergenceWarning, stacklevel=4)
         return found

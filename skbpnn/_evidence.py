@@ -355,7 +355,6 @@ class Point:
     lambda_: float
     result: object  # the L-BFGS result (theta, loss, ...)
     evidence: Evidence
-    caught: list = field(default_factory=list)  # warnings of the refit
 
     @property
     def score(self):
@@ -392,8 +391,9 @@ def search(
     ----------
     fit_at : callable
         ``fit_at(lambda_, theta_start) -> result``, an L-BFGS result (with
-        ``theta``, ``loss``, ``stop_reason``) minimizing the cost at
-        ``lambda_`` from ``theta_start``.
+        ``theta``, ``loss``, ``stop_reason``, ``warning``) minimizing the
+        cost at ``lambda_`` from ``theta_start``, its warning not emitted
+        (``run_lbfgs(..., warn=False)``).
     evidence : callable
         ``evidence(theta, lambda_, need_gamma) -> Evidence``
         (:class:`EvidenceFunction`).
@@ -411,9 +411,9 @@ def search(
     Returns
     -------
     SearchResult
-        ``best.evidence.gamma`` is always computed. Warnings of the kept
-        refit are re-emitted by the caller (``best.caught``); ``message``
-        says why the search did not settle, if it did not.
+        ``best.evidence.gamma`` is always computed. The warning of the
+        kept refit is the caller's to emit (``best.result.warning``);
+        ``message`` says why the search did not settle, if it did not.
     """
     lo, hi = np.log(bounds[0]), np.log(bounds[1])
     points = []
@@ -422,14 +422,12 @@ def search(
         # The bounds exactly, where the search reaches them.
         lambda_ = bounds[0] if x <= lo else bounds[1] if x >= hi else np.exp(x)
         lambda_ = float(lambda_)
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            result = fit_at(lambda_, theta_start)
+        result = fit_at(lambda_, theta_start)
         if np.all(np.isfinite(result.theta)) and np.isfinite(result.loss):
             ev = evidence(result.theta, lambda_, need_gamma)
         else:
             ev = Evidence(-np.inf, None, "none")
-        point = Point(lambda_, result, ev, list(caught))
+        point = Point(lambda_, result, ev)
         points.append(point)
         # Only the best point's factor is kept (for its gamma, at the end).
         top = max(points, key=lambda p: p.score)

@@ -45,9 +45,11 @@ class LbfgsResult:
     ``theta`` the weights (float64), ``loss`` the cost at ``theta``,
     ``n_iter`` the iterations completed, ``loss_curve`` the cost after each,
     ``stop_reason`` one of :data:`STOP_REASONS`, ``message`` scipy's
-    message (or what stopped it) and ``non_finite`` whether an evaluation
+    message (or what stopped it), ``non_finite`` whether an evaluation
     gave a non-finite cost or gradient (a trial point of the line search,
-    typically, where the cost overflowed).
+    typically, where the cost overflowed) and ``warning`` the
+    ``(category, text)`` of the warning the run gave (or, with
+    ``warn=False``, would have given), None if none.
     """
 
     theta: np.ndarray
@@ -57,10 +59,20 @@ class LbfgsResult:
     stop_reason: str
     message: str
     non_finite: bool = False
+    warning: tuple | None = None
 
 
 def run_lbfgs(
-    fun, theta0, *, max_iter, max_fun, tol, verbose=0, callback=None, stacklevel=2
+    fun,
+    theta0,
+    *,
+    max_iter,
+    max_fun,
+    tol,
+    verbose=0,
+    callback=None,
+    stacklevel=2,
+    warn=True,
 ):
     """Minimize ``fun`` from ``theta0`` by scipy's L-BFGS-B.
 
@@ -80,6 +92,10 @@ def run_lbfgs(
         copy of ``theta``; returning True stops the run there.
     stacklevel : int, default=2
         Of the warnings, so that they point at the user's call.
+    warn : bool, default=True
+        False gives the warning only as ``result.warning``, for a caller
+        that decides later whether it concerns the user (a process-wide
+        ``warnings.catch_warnings`` would not be safe in threads).
 
     Returns
     -------
@@ -144,13 +160,14 @@ def run_lbfgs(
         del loss_curve[n_iter:]
         if loss is None:  # interrupted during the very first evaluation
             loss = float(fun(theta)[0])
-        warnings.warn(
+        warning = (
+            TrainingInterruptedWarning,
             f"Training interrupted (KeyboardInterrupt) after {n_iter} "
             "L-BFGS iterations; the estimator keeps the weights of the last "
             "completed iteration.",
-            TrainingInterruptedWarning,
-            stacklevel=stacklevel,
         )
+        if warn:
+            warnings.warn(warning[1], warning[0], stacklevel=stacklevel)
         return LbfgsResult(
             np.array(theta, dtype=np.float64),
             float(loss),
@@ -158,6 +175,7 @@ def run_lbfgs(
             loss_curve,
             "interrupted",
             "KeyboardInterrupt",
+            warning=warning,
         )
 
     theta, n_iter = np.asarray(result.x, dtype=np.float64), int(result.nit)
@@ -168,16 +186,25 @@ def run_lbfgs(
     if loss_curve and n_iter == len(loss_curve):
         loss_curve[-1] = loss  # the same point: make the two agree exactly
     reason = _stop_reason(result, state["stopped_by_callback"], n_iter, max_iter)
+    warning = None
     if STOP_REASONS[reason] is not None:
-        warnings.warn(
+        warning = (
+            ConvergenceWarning,
             f"L-BFGS stopped after {n_iter} iterations without converging "
             f"(scipy's status {result.status}: {message}); "
             f"{STOP_REASONS[reason]}.",
-            ConvergenceWarning,
-            stacklevel=stacklevel,
         )
+        if warn:
+            warnings.warn(warning[1], warning[0], stacklevel=stacklevel)
     return LbfgsResult(
-        theta, loss, n_iter, loss_curve, reason, message, state["non_finite"]
+        theta,
+        loss,
+        n_iter,
+        loss_curve,
+        reason,
+        message,
+        state["non_finite"],
+        warning,
     )
 
 

@@ -9,6 +9,7 @@ integer weights.
 
 import copy
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
@@ -17,7 +18,7 @@ from sklearn.datasets import load_breast_cancer, load_iris
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.preprocessing import StandardScaler
 
-from skbpnn import BackpropClassifier, _evidence
+from skbpnn import BackpropClassifier, TrainingInterruptedWarning, _evidence
 from skbpnn import backprop as bp
 
 BIAS_PRECISION = 1e-4
@@ -431,3 +432,43 @@ def test_log_det_and_gamma_from_the_cholesky_factor():
     assert_allclose(_evidence._gamma_from_factor(U, mask, lambda_), gamma, rtol=1e-10)
     # Not positive definite: no factor, the caller falls back.
     assert _evidence._cholesky_logdet(-A.copy()) == (None, None)
+
+
+def test_fits_in_a_thread_pool_leave_the_warnings_filters_alone(iris):
+    """Overlapping evidence fits (short refits that warn) in a persistent
+    pool: the global warnings state is what it was (catch_warnings in each
+    refit, being process-wide, used to leave an "always" filter behind)."""
+    X, y = iris
+
+    def fit(i):
+        clf = BackpropClassifier((3,), lambda_="evidence", max_iter=5 + i)
+        clf.set_params(random_state=i).fit(X, y)
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        filters, show = list(warnings.filters), warnings.showwarning
+        with ThreadPoolExecutor(4) as pool:
+            for _ in range(4):
+                list(pool.map(fit, range(4)))
+        assert warnings.filters == filters
+        assert warnings.showwarning is show
+
+
+def test_ctrl_c_in_a_later_refit_is_reported(iris):
+    """Ctrl-C in a refit that is not the best point: the search stops, keeps
+    its best point, and the user still hears of the interrupt."""
+    X, y = iris
+    refits = []
+
+    def interrupt(iteration, cost, theta):
+        if iteration == 1:
+            refits.append(cost)
+            if len(refits) == 4:
+                raise KeyboardInterrupt
+
+    clf = BackpropClassifier((3,), lambda_="evidence", random_state=0)
+    clf.set_params(callback=interrupt)
+    with pytest.warns(TrainingInterruptedWarning, match="KeyboardInterrupt"):
+        clf.fit(X, y)
+    assert clf.lambdas_.size == 4 and np.isfinite(clf.log_evidence_)
+    assert clf.fitted_lambda_ != clf.lambdas_[-1]  # the interrupted one is not kept
