@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 import sklearn
+from _reference import finite_difference_gauss_newton
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from numpy.testing import assert_allclose, assert_array_equal
@@ -412,7 +413,7 @@ def test_gauss_newton_matrix_matches_finite_difference_jacobians(sizes, weighted
     w = rng.rand(7) * 2 if weighted else None
     theta = bp.init_weights(sizes, epsilon_init=2.0, random_state=1)
     G = bp.gauss_newton_matrix(theta, X, sizes, sample_weight=w)
-    expected = dense_gauss_newton(theta, X, sizes, w)
+    expected = finite_difference_gauss_newton(theta, X, sizes, w)
     assert_allclose(G, expected, rtol=1e-6, atol=1e-8 * np.abs(expected).max())
     assert_array_equal(G, G.T)
     # Sparse and float32 X: the same matrix (float32 up to its rounding).
@@ -439,7 +440,7 @@ def test_gauss_newton_matrix_in_row_blocks_and_column_pieces(monkeypatch):
     G = _evaluation.gauss_newton_matrix_blocked(
         theta, X, shapes, w[rows], 3, _evaluation.Workspace(), rows
     )
-    expected = dense_gauss_newton(theta, X[rows], sizes, w[rows])
+    expected = finite_difference_gauss_newton(theta, X[rows], sizes, w[rows])
     assert_allclose(G, expected, rtol=1e-6, atol=1e-8 * np.abs(expected).max())
     assert_array_equal(G, G.T)
 
@@ -512,7 +513,9 @@ def test_log_evidence_matches_an_independent_dense_computation(sizes):
         mask[start + s_next : start + s_next * cols] = True
         start += s_next * cols
     k, b = mask.sum(), 1e-4
-    A = dense_gauss_newton(theta, X, sizes, w) + np.diag(np.where(mask, lambda_, b))
+    A = finite_difference_gauss_newton(theta, X, sizes, w) + np.diag(
+        np.where(mask, lambda_, b)
+    )
     S = (
         E_D
         + lambda_ / 2 * theta[mask] @ theta[mask]
@@ -536,33 +539,11 @@ def test_log_evidence_matches_an_independent_dense_computation(sizes):
 # --------------------------------------------------------------------------
 
 
-def jacobian_of_outputs(theta, X, sizes, epsilon=1e-6):
-    """``dz^(L)/dtheta`` by central differences, shape ``(m, K, P)``."""
-    J = np.empty((X.shape[0], sizes[-1], theta.size))
-    for p in range(theta.size):
-        step = np.zeros_like(theta)
-        step[p] = epsilon
-        plus = bp.feedforward(theta + step, X, sizes, return_z=True)
-        minus = bp.feedforward(theta - step, X, sizes, return_z=True)
-        J[:, :, p] = (plus - minus) / (2 * epsilon)
-    return J
-
-
-def dense_gauss_newton(theta, X, sizes, w=None):
-    """``sum_i w_i J_i^T diag(h_i (1 - h_i)) J_i`` from the numerical Jacobian."""
-    J = jacobian_of_outputs(theta, np.asarray(X, dtype=float), sizes)
-    h = bp.feedforward(theta, np.asarray(X, dtype=float), sizes)
-    D = h * (1 - h)
-    if w is not None:
-        D = D * w[:, None]
-    return np.einsum("ikp,ik,ikq->pq", J, D, J)
-
-
 @pytest.mark.parametrize("sizes", [(4, 5, 6, 1), (4, 5, 6, 3), (4, 3)])
 @pytest.mark.parametrize("weighted", [False, True])
 def test_gauss_newton_product_equals_finite_difference_jacobians(sizes, weighted):
     theta, X, _, w = random_problem(sizes, m=9, weighted=weighted)
-    G = dense_gauss_newton(theta, X, sizes, w)
+    G = finite_difference_gauss_newton(theta, X, sizes, w)
     V = np.random.RandomState(1).randn(theta.size, 3)
     GV = bp.gauss_newton_product(theta, X, sizes, V, sample_weight=w)
     assert GV.shape == V.shape and GV.dtype == np.float64
@@ -593,7 +574,7 @@ def test_gauss_newton_product_float32_and_sparse(fmt):
     theta, X, _, w = random_problem(sizes, m=9, weighted=True)
     X[X < 0] = 0.0
     V = np.random.RandomState(1).randn(theta.size, 2)
-    expected = dense_gauss_newton(theta, X, sizes, w) @ V
+    expected = finite_difference_gauss_newton(theta, X, sizes, w) @ V
     if fmt == "dense32":
         X_in, rtol = X.astype(np.float32), 1e-4
     else:

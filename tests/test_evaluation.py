@@ -9,6 +9,7 @@ precision. No timing here: speed is measured by ``benchmarks/run.py``.
 import numpy as np
 import pytest
 import scipy.sparse as sp
+from _reference import finite_difference_gauss_newton
 
 from skbpnn import backprop
 from skbpnn._data import MAX_BLOCK_BYTES, rows_per_block
@@ -194,20 +195,6 @@ def test_rows_per_block_follows_working_memory():
 # --------------------------------------------------------------------------
 # The blocked Gauss-Newton-vector product
 # --------------------------------------------------------------------------
-
-
-def finite_difference_gauss_newton(theta, X, sizes, w=None, epsilon=1e-6):
-    """``sum_i w_i J_i^T diag(h_i (1 - h_i)) J_i``, ``J`` by central differences."""
-    J = np.empty((X.shape[0], sizes[-1], theta.size))
-    for p in range(theta.size):
-        step = np.zeros_like(theta)
-        step[p] = epsilon
-        plus = backprop.feedforward(theta + step, X, sizes, return_z=True)
-        minus = backprop.feedforward(theta - step, X, sizes, return_z=True)
-        J[:, :, p] = (plus - minus) / (2 * epsilon)
-    h = backprop.feedforward(theta, X, sizes)
-    D = h * (1 - h) if w is None else h * (1 - h) * w[:, None]
-    return np.einsum("ikp,ik,ikq->pq", J, D, J)
 
 
 def blocked_product(theta, X, sizes, w, block_rows, V, rows=None, workspace=None):

@@ -13,6 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
+from _reference import finite_difference_gauss_newton
 from numpy.testing import assert_allclose
 from sklearn.datasets import load_breast_cancer, load_iris
 from sklearn.exceptions import ConvergenceWarning
@@ -30,21 +31,6 @@ def mask_of(sizes):
     for s_next, cols in bp.layer_shapes(sizes):
         parts.append(np.r_[np.zeros(s_next, bool), np.ones(s_next * (cols - 1), bool)])
     return np.concatenate(parts)
-
-
-def fd_gauss_newton(theta, X, sizes, w, eps=1e-6):
-    def z(t):
-        return bp.feedforward(t, X, sizes, return_z=True)
-
-    J = np.stack(
-        [
-            (z(theta + eps * e) - z(theta - eps * e)) / (2 * eps)
-            for e in np.eye(theta.size)
-        ],
-        axis=-1,
-    )
-    h = bp.feedforward(theta, X, sizes)
-    return np.einsum("nkp,nk,nkq->pq", J, h * (1 - h) * w[:, None], J)
 
 
 def logistic_hessian(theta, X, sizes, w):
@@ -122,7 +108,7 @@ def test_tiny_network_matches_finite_difference_evidence(iris):
         targets(clf, y),
         clf.layer_sizes_,
         clf.fitted_lambda_,
-        hessian=fd_gauss_newton,
+        hessian=finite_difference_gauss_newton,
     )
     assert_allclose(clf.log_evidence_, value, rtol=1e-6)
     assert_allclose(clf.n_effective_params_, gamma, rtol=1e-6)
@@ -375,7 +361,12 @@ def test_matrix_free_path_estimates_the_dense_values(cancer, monkeypatch):
         curvature, clf.theta_, 1.0, need_gamma=True, method="dense", seed=0
     )
     reference, gamma = reference_evidence(
-        clf.theta_, X, targets(clf, y), clf.layer_sizes_, 1.0, hessian=fd_gauss_newton
+        clf.theta_,
+        X,
+        targets(clf, y),
+        clf.layer_sizes_,
+        1.0,
+        hessian=finite_difference_gauss_newton,
     )
     assert_allclose(dense.log_evidence, reference, rtol=1e-6)
     estimate = _evidence.evidence_at(
