@@ -907,7 +907,7 @@ def log_evidence(
     sizes = _check_layer_sizes(layer_sizes)
     X = _check_X(X, sizes[0])
     m = X.shape[0]
-    X64 = X.astype(np.float64)
+    X64 = X.astype(np.float64, copy=False)
     Y = _check_targets(Y, m, sizes[-1], np.float64)
     theta = np.asarray(theta, dtype=np.float64)
     w, _ = _check_sample_weight(sample_weight, m, np.float64)
