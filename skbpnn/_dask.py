@@ -163,8 +163,9 @@ def _chunk_sums(X, y, w=None, *, theta, classes, shapes, block_rows):
     return out
 
 
-def _chunk_gauss_newton(X, y, w=None, *, theta, classes, shapes, V):
-    """One chunk's Gauss-Newton matrix (``V`` None) or product ``G V``, (1, -1)."""
+def _chunk_gauss_newton(X, y, w=None, *, theta, classes, shapes, V, biases_only=False):
+    """One chunk's Gauss-Newton matrix (``V`` None) or product ``G V`` (its bias
+    rows alone with ``biases_only``), as (1, -1)."""
     del y, classes  # G depends on the outputs, not on the targets
     weights = None if w is None else w[:, 0]
     if V is None:
@@ -181,6 +182,7 @@ def _chunk_gauss_newton(X, y, w=None, *, theta, classes, shapes, V):
         rows_per_block([shapes[0][1] - 1] + [s for s, _ in shapes], dtype),
         Workspace(),
         V.astype(dtype, copy=False),
+        biases_only=biases_only,
     )
     return np.asarray(GV, dtype=np.float64).reshape(1, -1)
 
@@ -233,16 +235,25 @@ class DaskCurvature:
         )
         return G.reshape(P, P)
 
-    def gauss_newton_product(self, theta, V):
-        """``G @ V`` for ``V`` of shape ``(P,)`` or ``(P, r)``, float64."""
+    def gauss_newton_product(self, theta, V, *, out=None, biases_only=False):
+        """``G @ V`` for ``V`` of shape ``(P,)`` or ``(P, r)``, float64; ``out``
+        and ``biases_only`` as ``_evidence.DataCurvature``'s (the workers send
+        only the bias rows back)."""
         V = np.asarray(V, dtype=np.float64)
+        shape = V.shape
+        if biases_only:
+            shape = (sum(s for s, _ in self.shapes), *V.shape[1:])
         GV = self._map(
             _chunk_gauss_newton,
-            V.size,
+            int(np.prod(shape)),
             theta=np.asarray(theta, dtype=np.float64),
             V=V,
-        )
-        return GV.reshape(V.shape)
+            biases_only=biases_only,
+        ).reshape(shape)
+        if out is None or biases_only:
+            return GV
+        out += GV
+        return out
 
 
 def training_data(est, X, y, sample_weight, reset):

@@ -321,7 +321,17 @@ def regularize(theta, data_cost, grad, shapes, lambda_, sw_sum):
 
 
 def gauss_newton_product_blocked(
-    theta, X, shapes, w, block_rows, workspace, V, rows=None
+    theta,
+    X,
+    shapes,
+    w,
+    block_rows,
+    workspace,
+    V,
+    rows=None,
+    *,
+    out=None,
+    biases_only=False,
 ):
     """``G @ V``, the Gauss-Newton matrix of the data term times vectors, in blocks.
 
@@ -342,6 +352,13 @@ def gauss_newton_product_blocked(
     hold no more than the cost's at ``block_rows``. Besides them, three
     arrays of ``P * r`` numbers: ``V`` in the computation's dtype and
     layout, one layer's block sums, and the result.
+
+    ``out``, a float64 array of ``V``'s shape, takes the result: ``G @ V``
+    is added to what it holds, and no result array is allocated.
+    ``biases_only`` returns the bias rows of ``G @ V`` alone, those of each
+    layer in turn (``(n_biases,)`` or ``(n_biases, r)``), and skips the
+    weight rows' products, about half a product's time (``out`` is then
+    not used).
     """
     V = np.asarray(V)
     vector = V.ndim == 1
@@ -350,13 +367,19 @@ def gauss_newton_product_blocked(
     dtype = theta.dtype
     m = X.shape[0] if rows is None else rows.shape[0]
     thetas = roll_views(theta, shapes)
-    result = np.zeros((theta.shape[0], r))
+    if biases_only:
+        result = np.zeros((sum(s_next for s_next, _ in shapes), r))
+    elif out is None:
+        result = np.zeros((theta.shape[0], r))
+    else:
+        result = out[:, None] if vector else out  # views: out takes the sums
     # Per layer, the directions dTheta_l = (db_l, dW_l) of the r columns in
     # the block layout (units of a row, then directions): db as (r, s_{l+1}),
     # dW^T as (s_l, r * s_{l+1}); and the result's views in theta's layout,
     # (s_{l+1}, r) and (s_l, s_{l+1}, r).
+    # (With biases_only, the weights' views are None: not computed.)
     dbs, dWTs, out_bs, out_WTs = [], [], [], []
-    start = 0
+    start = bias_start = 0
     for s_next, cols in shapes:
         bias = slice(start, start + s_next)
         weights = slice(start + s_next, start + s_next * cols)
@@ -365,9 +388,14 @@ def gauss_newton_product_blocked(
         dWT[...] = V2[weights].reshape(cols - 1, s_next, r).transpose(0, 2, 1)
         # None for a zero dW (V on biases only): its products are skipped.
         dWTs.append(dWT.reshape(cols - 1, r * s_next) if dWT.any() else None)
-        out_bs.append(result[bias])
-        out_WTs.append(result[weights].reshape(cols - 1, s_next, r))
+        if biases_only:
+            out_bs.append(result[bias_start : bias_start + s_next])
+            out_WTs.append(None)
+        else:
+            out_bs.append(result[bias])
+            out_WTs.append(result[weights].reshape(cols - 1, s_next, r))
         start += s_next * cols
+        bias_start += s_next
 
     # Numbers per row: the cost's (as in _data.rows_per_block) and these,
     # with the scratch of R{a^(l)} Theta^T's layers after the first.
@@ -396,6 +424,8 @@ def gauss_newton_product_blocked(
 
 def block_gauss_newton_product(thetas, X, w, dbs, dWTs, out_bs, out_WTs, workspace):
     """Add one block's ``sum_i w_i J_i^T D_i J_i V`` to the result's views.
+
+    An ``out_WTs`` entry of None skips that layer's weight rows.
 
     The R-operator forward pass (``R{.}`` the directional derivative along
     ``V``'s columns), then the backward pass of backpropagation started from
@@ -476,15 +506,17 @@ def block_gauss_newton_product(thetas, X, w, dbs, dWTs, out_bs, out_WTs, workspa
         a_prev = activations[l]
         s_l = a_prev.shape[1]
         out_bs[l] += np.dot(ones_m, delta).reshape(r, s_next).T
-        scratch = workspace.get("gn_grad", (s_l * r * s_next,), dtype)
-        scratch = scratch.reshape(s_l, r * s_next)
-        if isinstance(a_prev, GatheredRows):
-            for start, stop, piece in a_prev.pieces():
-                _product(piece.T, delta[start:stop], scratch)
-                out_WTs[l] += scratch.reshape(s_l, r, s_next).transpose(0, 2, 1)
-        else:
-            _product(a_prev.T, delta, scratch)
-            out_WTs[l] += scratch.reshape(s_l, r, s_next).transpose(0, 2, 1)
+        if out_WTs[l] is not None:
+            scratch = workspace.get("gn_grad", (s_l * r * s_next,), dtype)
+            scratch = scratch.reshape(s_l, r * s_next)
+            out_W = out_WTs[l]
+            if isinstance(a_prev, GatheredRows):
+                for start, stop, piece in a_prev.pieces():
+                    _product(piece.T, delta[start:stop], scratch)
+                    out_W += scratch.reshape(s_l, r, s_next).transpose(0, 2, 1)
+            else:
+                _product(a_prev.T, delta, scratch)
+                out_W += scratch.reshape(s_l, r, s_next).transpose(0, 2, 1)
         if l == 0:
             break
         delta_prev = Rs[l - 1]  # R{a^(l)} is spent: its buffer takes delta^(l)

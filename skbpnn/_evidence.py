@@ -129,12 +129,17 @@ class DataCurvature:
             self.rows,
         )
 
-    def gauss_newton_product(self, theta, V):
-        """``G @ V`` for ``V`` of shape ``(P,)`` or ``(P, r)``, float64."""
+    def gauss_newton_product(self, theta, V, *, out=None, biases_only=False):
+        """``G @ V`` for ``V`` of shape ``(P,)`` or ``(P, r)``, float64.
+
+        ``out`` (float64, ``V``'s shape) takes the result, added to what it
+        holds; ``biases_only`` returns the bias rows alone (see
+        :func:`~skbpnn._evaluation.gauss_newton_product_blocked`).
+        """
         from ._evaluation import gauss_newton_product_blocked
 
         theta = np.asarray(theta, dtype=self.X.dtype)
-        GV = gauss_newton_product_blocked(
+        return gauss_newton_product_blocked(
             theta,
             self.X,
             self.shapes,
@@ -143,8 +148,9 @@ class DataCurvature:
             self.workspace,
             np.asarray(V, dtype=self.X.dtype),
             self.rows,
+            out=out,
+            biases_only=biases_only,
         )
-        return np.asarray(GV, dtype=np.float64)
 
 
 def weight_mask(shapes):
@@ -213,7 +219,6 @@ def evidence_at(curvature, theta, lambda_, *, need_gamma, method, seed):
     when ``need_gamma`` (always with ``"lanczos"``, where it is free).
     """
     theta = np.asarray(theta, dtype=np.float64)
-    n = theta.size
     mask = weight_mask(curvature.shapes)
     diag = np.where(mask, lambda_, BIAS_PRECISION)
     k = int(mask.sum())
@@ -239,15 +244,8 @@ def evidence_at(curvature, theta, lambda_, *, need_gamma, method, seed):
     else:
         from ._lanczos import logdet_and_trace
 
-        def matvec(V):
-            GV = curvature.gauss_newton_product(theta, V)  # a new array
-            # The prior's diagonal, a column at a time: no (n, r) temporary.
-            for GV_j, V_j in zip(GV.reshape(n, -1).T, V.reshape(n, -1).T):
-                GV_j += diag * V_j
-            return GV
-
         estimate = logdet_and_trace(
-            matvec,
+            PosteriorPrecision(curvature, theta, diag, mask),
             theta.size,
             mask,
             n_probes=N_PROBES,
@@ -284,6 +282,42 @@ def evidence_at(curvature, theta, lambda_, *, need_gamma, method, seed):
         value = -np.inf
     factor = U if method == "dense" and gamma is None else None
     return Evidence(value, gamma, method, logdet_std, trace_std, factor, mask, lambda_)
+
+
+class PosteriorPrecision:
+    """``A = G + diag`` at ``theta`` by its products, for
+    :func:`~skbpnn._lanczos.logdet_and_trace`.
+
+    A call gives ``A @ V`` as a new array; ``add_into`` and ``rows`` are the
+    leaner forms that function uses where they exist: the first adds the
+    product into the recurrence's own array, the second computes only the
+    bias rows (the unmasked ones, ``~mask``) and skips the weight rows'
+    products.
+    """
+
+    def __init__(self, curvature, theta, diag, mask):
+        self.curvature, self.theta, self.diag = curvature, theta, diag
+        self.bias_rows = np.flatnonzero(~mask)
+
+    def __call__(self, V):
+        return self.add_into(V, np.zeros(V.shape))
+
+    def add_into(self, V, out):
+        """``out += A @ V``; returns ``out``."""
+        self.curvature.gauss_newton_product(self.theta, V, out=out)
+        # The prior's diagonal, a column at a time: no (n, r) temporary.
+        n = self.diag.shape[0]
+        for out_j, V_j in zip(out.reshape(n, -1).T, V.reshape(n, -1).T):
+            out_j += self.diag * V_j
+        return out
+
+    def rows(self, V, index):
+        """``(A @ V)[index]``."""
+        if not np.array_equal(index, self.bias_rows):
+            return self(V)[index]
+        AV = self.curvature.gauss_newton_product(self.theta, V, biases_only=True)
+        AV += self.diag[index].reshape(-1, *(1,) * (V.ndim - 1)) * V[index]
+        return AV
 
 
 def _gamma_from_factor(U, mask, lambda_):

@@ -48,18 +48,22 @@ to ``3e4``) after 35 to 100.
 All probes advance together: every ``matvec`` call gets the ``r =
 n_probes`` current vectors as one ``(n, r)`` array (zero on ``b``), so
 the product runs matrix-matrix. No reorthogonalization: the recurrence
-keeps two ``(n, r)`` float64 arrays besides ``matvec``'s result, and
-``(n - k)^2`` numbers for ``A_bb``; the products of ``S`` take ``A``'s two
-products on the recurrence's own vector (``[v; -u]``, then ``v`` again),
-so no further ``(n, r)`` array. A full reorthogonalization would keep
-``Q_m``, ``n r m`` numbers (``n = 203,530``, ``r = 10``, ``m = 30``: 466
-MiB, against 47 MiB for the three arrays). In floating point, orthogonality
+keeps two ``(n, r)`` float64 arrays (a third for ``matvec``'s result,
+unless ``matvec.add_into`` adds the product into the recurrence's own
+array), and ``(n - k)^2`` numbers for ``A_bb``; a product of ``S`` is two
+products with ``A`` on the recurrence's own vector, ``(A v)_b`` (the
+unmasked rows only where ``matvec.rows`` gives them: for the evidence,
+about half a product) and then ``A [v; -u]``, so no further ``(n, r)``
+array. A full reorthogonalization would keep ``Q_m``, ``n r m`` numbers
+(``n = 203,530``, ``r = 10``, ``m = 30``: 466 MiB, against 31 MiB for the
+two arrays). In floating point, orthogonality
 is lost as Ritz values converge, which repeats them ("ghost" copies) but
 leaves the Gauss quadrature of a smooth function as accurate as in exact
 arithmetic, reached after a few more steps (Knizhnerman 1996; Ubaru, Chen
 and Saad 2017, section 4.4); the convergence test above absorbs the delay.
 
-Cost: ``ceil((n - k) / r)`` products for ``A_bb``, then two per step.
+Cost: ``ceil((n - k) / r)`` products for ``A_bb``, then two per step
+(each of the first kind a half with ``matvec.rows``).
 
 When ``n - k`` exceeds ``max_unmasked`` (forming ``A_bb`` would cost too
 many products), the same recurrences run on ``A`` itself, one product per
@@ -156,8 +160,12 @@ def _column_dots(A, B):
     return np.einsum("ij,ij->j", A, B)
 
 
-def _lanczos(matvec, signs, size, n_steps, weights, tol):
+def _lanczos(add_product, signs, size, n_steps, weights, tol):
     """Lanczos recurrences from the columns of ``signs``, all at once.
+
+    ``add_product(V, out)`` adds the matrix times ``V`` into ``out``: the
+    recurrence's ``beta_j q_{j-1}`` array becomes the next vector, so that
+    two ``(n, r)`` arrays are alive, besides the product's own.
 
     ``size`` is the number of non-zero entries of each column (``|z|^2``).
     Returns ``alphas`` and ``betas`` (``(n_steps, r)``; ``betas[j]`` joins
@@ -182,11 +190,15 @@ def _lanczos(matvec, signs, size, n_steps, weights, tol):
     for j in range(n_steps):
         if cs is not None:
             cs[j] = np.einsum("ij,i,ij->j", signs, weights, q)
-        w = matvec(q)
-        # w -= beta_j q_{j-1} + alpha_j q_j, a column at a time (no (n, r)
-        # temporary).
-        if j > 0:
-            _subtract_scaled(w, betas[j - 1], q_prev)
+        # w = A q_j - beta_j q_{j-1} - alpha_j q_j, in q_{j-1}'s array (no
+        # (n, r) temporary).
+        if j == 0:
+            w = np.zeros_like(q)
+        else:
+            w = q_prev
+            w *= -betas[j - 1]
+        q_prev = None
+        add_product(q, w)
         alphas[j] = _column_dots(q, w)
         _subtract_scaled(w, alphas[j], q)
         if (j + 1) % _CHECK_EVERY == 0:
@@ -285,7 +297,12 @@ def logdet_and_trace(
         returning a new ``(n, r)`` array; ``A`` symmetric positive definite.
         Called with ``r <= n_probes`` columns: ``ceil((n - k) / n_probes)``
         times for the unmasked block, then twice per Lanczos step (once when
-        the whole of ``A`` is masked).
+        the whole of ``A`` is masked). Two leaner forms are used instead
+        where ``matvec`` has them as attributes: ``matvec.add_into(V, out)``
+        adds ``A @ V`` into ``out`` (the recurrence then keeps two ``(n,
+        r)`` arrays in all, not three), and ``matvec.rows(V, index)``
+        returns ``(A @ V)[index]`` for the unmasked rows (the block
+        ``A_bb`` and the first product of each step).
     n : int
         Order of ``A``.
     mask : array-like of bool, shape (n,)
@@ -346,15 +363,30 @@ def logdet_and_trace(
     rng = _as_random_state(random_state)
     calls = 0
 
-    def product(V):
+    def checked(AV, shape):
         nonlocal calls
         calls += 1
-        out = np.asarray(matvec(V), dtype=np.float64)
-        if out.shape != V.shape:
+        AV = np.asarray(AV, dtype=np.float64)
+        if AV.shape != shape:
             raise ValueError(
-                f"matvec must return an array of shape {V.shape}, got {out.shape}."
+                f"matvec must return an array of shape {shape}, got {AV.shape}."
             )
-        return out
+        return AV
+
+    def add_product(V, out):
+        """``out += A @ V``."""
+        add_into = getattr(matvec, "add_into", None)
+        if add_into is None:
+            out += checked(matvec(V), V.shape)
+        else:
+            checked(add_into(V, out), V.shape)
+
+    def product_rows(V, index):
+        """``(A @ V)[index]``."""
+        rows = getattr(matvec, "rows", None)
+        if rows is None:
+            return checked(matvec(V), V.shape)[index]
+        return checked(rows(V, index), (index.size, V.shape[1]))
 
     w_idx, b_idx = np.flatnonzero(mask), np.flatnonzero(~mask)
     k = w_idx.size
@@ -368,7 +400,7 @@ def logdet_and_trace(
                 cols = b_idx[start : start + r]
                 E = np.zeros((n, cols.size))
                 E[cols, np.arange(cols.size)] = 1.0
-                A_bb[:, start : start + cols.size] = product(E)[b_idx]
+                A_bb[:, start : start + cols.size] = product_rows(E, b_idx)
             A_bb = cho_factor((A_bb + A_bb.T) / 2)
             logdet_bb = 2.0 * float(np.sum(np.log(np.diag(A_bb[0]))))
         if k == 0:
@@ -377,23 +409,22 @@ def logdet_and_trace(
                 logdet_bb, 0.0, 0.0, 0.0, zeros + logdet_bb, zeros, 0, calls, True
             )
 
-        def schur_product(V):
-            # S v = (A [v; -u])_w with u = A_bb^-1 A_bw v, by two products
-            # with A on V's own rows (V is 0 on b and is left so).
-            AV = product(V)
+        def schur_product(V, out):
+            # out += S v = (A [v; -u])_w with u = A_bb^-1 A_bw v, by two
+            # products with A on V's own rows (V is 0 on b and is left so;
+            # so is out).
             if A_bb is None:
-                return AV
-            U = cho_solve(A_bb, AV[b_idx])
-            del AV
+                add_product(V, out)
+                return
+            U = cho_solve(A_bb, product_rows(V, b_idx))
             V[b_idx] = -U
-            SV = product(V)
+            add_product(V, out)
             V[b_idx] = 0.0
-            SV[b_idx] = 0.0  # (A [v; -u])_b = A_bw v - A_bb u = 0
-            return SV
+            out[b_idx] = 0.0  # (A [v; -u])_b = A_bw v - A_bb u = 0
 
         size, operator, weights = k, schur_product, None
     else:
-        size, operator, weights = n, product, mask.astype(np.float64)
+        size, operator, weights = n, add_product, mask.astype(np.float64)
 
     # Rademacher probes, as int8 signs; on S, 0 on the rows of b.
     signs = np.empty((n, r), dtype=np.int8)

@@ -197,7 +197,9 @@ def test_rows_per_block_follows_working_memory():
 # --------------------------------------------------------------------------
 
 
-def blocked_product(theta, X, sizes, w, block_rows, V, rows=None, workspace=None):
+def blocked_product(
+    theta, X, sizes, w, block_rows, V, rows=None, workspace=None, **kwargs
+):
     dtype = np.float32 if X.dtype == np.float32 else np.float64
     return gauss_newton_product_blocked(
         theta.astype(dtype),
@@ -208,6 +210,7 @@ def blocked_product(theta, X, sizes, w, block_rows, V, rows=None, workspace=None
         Workspace() if workspace is None else workspace,
         V,
         rows,
+        **kwargs,
     )
 
 
@@ -290,3 +293,35 @@ def test_gauss_newton_blocked_on_bias_directions():
             rtol=1e-7,
             atol=1e-8 * np.abs(expected).max(),
         )
+
+
+@pytest.mark.parametrize("sizes", GN_SIZES)
+@pytest.mark.parametrize("kind", ["float64", "float32-csr-gathered"])
+@pytest.mark.parametrize("r", [None, 3])
+def test_gauss_newton_blocked_into_out_and_on_bias_rows(sizes, kind, r):
+    # out: G V added to what out holds, in out itself; biases_only: the bias
+    # rows of G V, layer by layer, as the finite-difference G gives them.
+    theta, X, _, w = problem(sizes, m=13, weighted=True, sparse_density=0.4)
+    rows = None
+    if kind != "float64":
+        X = sp.csr_matrix(X.astype(np.float32))
+        rows = np.random.RandomState(2).randint(0, 13, size=17)
+        w = np.random.RandomState(3).uniform(0.1, 3, 17)
+    rng = np.random.RandomState(1)
+    V = rng.randn(theta.size) if r is None else rng.randn(theta.size, r)
+    X_ref = X.toarray().astype(np.float64) if sp.issparse(X) else X
+    X_ref = X_ref if rows is None else X_ref[rows]
+    expected = finite_difference_gauss_newton(theta, X_ref, sizes, w) @ V
+    rtol = 1e-7 if kind == "float64" else 1e-4
+    atol = rtol * np.abs(expected).max()
+
+    held = rng.randn(*V.shape)
+    out = held.copy()
+    returned = blocked_product(theta, X, sizes, w, 4, V, rows, out=out)
+    assert returned.base is out or returned is out
+    np.testing.assert_allclose(out - held, expected, rtol=rtol, atol=atol)
+
+    biases = ~backprop.weight_mask(sizes)
+    GV_b = blocked_product(theta, X, sizes, w, 4, V, rows, biases_only=True)
+    assert GV_b.shape == (biases.sum(), *V.shape[1:]) and GV_b.dtype == np.float64
+    np.testing.assert_allclose(GV_b, expected[biases], rtol=rtol, atol=atol)

@@ -343,6 +343,30 @@ def test_dask_input_gives_the_in_memory_evidence(cancer):
     assert_allclose(
         chunked.log_evidence(Xd, yd, wd), in_memory.log_evidence(X, y, w), rtol=1e-9
     )
+    # The matrix-free path's products (the bias rows alone, and into the
+    # recurrence's array) summed over the chunks: the same estimates, to
+    # the rounding that Lanczos magnifies, far below their standard errors.
+    from skbpnn._dask import DaskCurvature, training_data
+
+    sizes = in_memory.layer_sizes_
+    curvatures = [
+        in_memory._training_data(X, y, w, reset=False).curvature(sizes),
+        training_data(chunked, Xd, yd, wd, reset=False).curvature(sizes),
+    ]
+    assert isinstance(curvatures[1], DaskCurvature)
+    ours, theirs = (
+        _evidence.evidence_at(
+            curvature,
+            in_memory.theta_,
+            in_memory.fitted_lambda_,
+            need_gamma=True,
+            method="lanczos",
+            seed=0,
+        )
+        for curvature in curvatures
+    )
+    assert abs(theirs.log_evidence - ours.log_evidence) < 0.01 * ours.logdet_std
+    assert abs(theirs.gamma - ours.gamma) < 0.01 * ours.trace_std
 
 
 def test_lambda_parameter_validation():
