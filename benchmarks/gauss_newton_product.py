@@ -1,6 +1,6 @@
 """Cost of the matrix-free evidence's pieces on a 784-256-10 network.
 
-Run ``python benchmarks/gauss_newton_product.py`` (about a minute on 2 cores;
+Run ``python benchmarks/gauss_newton_product.py`` (about 3 minutes on 2 cores;
 ``--rows`` and ``--threads`` change the setting). On random float64 rows, at
 random weights, it prints:
 
@@ -9,14 +9,20 @@ random weights, it prints:
   columns, as a ratio to one cost-and-gradient evaluation
   (``_evaluation.data_cost_and_gradient``) over the same row blocks: medians
   of alternating runs, because absolute times on a shared machine are noise;
-- the extra peak memory (tracemalloc) of ``_lanczos.logdet_and_trace`` at its
-  defaults with ``A = G + lambda M + 1e-4 (I - M)`` as the product: in all,
-  with the products' row-block buffers in the cost's (already allocated)
-  workspace or in a new one, and of the Lanczos part alone (with a diagonal
-  ``A``), next to ``n * n_probes`` float64 numbers. The
-  memory does not grow with the steps (no reorthogonalization), so the
-  recurrences are cut at ``--steps`` (5) to keep the run short; the time
-  printed is for those steps.
+- the same product on the bias rows alone (``biases_only``: the weight rows'
+  products skipped), the first of the two products of each Lanczos step;
+- the extra peak memory (tracemalloc) and the time of
+  ``_lanczos.logdet_and_trace`` at its defaults with ``A = G + lambda M +
+  1e-4 (I - M)``: as the evidence runs it (``_evidence.PosteriorPrecision``,
+  whose products add into the recurrence's array and give the bias rows
+  alone where they suffice) and as a plain callable returning a new ``A @
+  V`` of every row (what it was before), both with the products' row-block
+  buffers in the cost's (already allocated) workspace; the evidence's form
+  in a new workspace; and the Lanczos part alone (with a diagonal ``A``),
+  next to ``n * n_probes`` float64 numbers. The memory does not grow with
+  the steps (no reorthogonalization), so the recurrences are cut at
+  ``--steps`` (5) to keep the run short; the time printed is for those
+  steps.
 """
 
 import argparse
@@ -33,19 +39,10 @@ from skbpnn._evaluation import (
     data_cost_and_gradient,
     gauss_newton_product_blocked,
 )
+from skbpnn._evidence import DataCurvature, PosteriorPrecision
 from skbpnn._lanczos import logdet_and_trace
 
 MIB = 2**20
-
-
-def weight_mask(shapes):
-    """True on the non-bias weights of the unrolled ``theta``."""
-    mask = np.zeros(sum(r * c for r, c in shapes), dtype=bool)
-    start = 0
-    for s_next, cols in shapes:
-        mask[start + s_next : start + s_next * cols] = True
-        start += s_next * cols
-    return mask
 
 
 def median_times(funs, repeats):
@@ -77,12 +74,12 @@ def main():
     workspace = Workspace()
     V1, V10 = rng.randn(P, 1), rng.randn(P, 10)
     lam = 1.0
-    mask = weight_mask(shapes)
+    mask = backprop.weight_mask(sizes)
     prior = np.where(mask, lam, 1e-4)
 
-    def gv(V):
+    def gv(V, biases_only=False):
         return gauss_newton_product_blocked(
-            theta, X, shapes, None, block_rows, workspace, V
+            theta, X, shapes, None, block_rows, workspace, V, biases_only=biases_only
         )
 
     def cost():
@@ -91,32 +88,40 @@ def main():
     with threadpool_limits(args.threads):
         gv(V10), cost()  # warm the workspace
         t = median_times(
-            {"cost": cost, "r=1": lambda: gv(V1), "r=10": lambda: gv(V10)},
+            {
+                "cost": cost,
+                "r=1": lambda: gv(V1),
+                "r=10": lambda: gv(V10),
+                "biases, r=10": lambda: gv(V10, biases_only=True),
+            },
             args.repeats,
         )
         print(f"784-256-10, P = {P}, {args.rows} rows, block_rows = {block_rows}")
         print(f"cost and gradient   {t['cost']:.3f} s")
-        for r in (1, 10):
-            ratio = t[f"r={r}"] / t["cost"]
+        for name in ("r=1", "r=10", "biases, r=10"):
+            ratio = t[name] / t["cost"]
+            r = int(name.rsplit("=", 1)[1])
             print(
-                f"G V, r = {r:2d}         {t[f'r={r}']:.3f} s = {ratio:.2f} x cost"
+                f"G V, {name:12s}  {t[name]:.3f} s = {ratio:.2f} x cost"
                 f" ({ratio / r:.2f} x cost per column)"
             )
 
-        def make_matvec(workspace):
-            def matvec(V):
-                out = gauss_newton_product_blocked(
-                    theta, X, shapes, None, block_rows, workspace, V
-                )
-                for j in range(V.shape[1]):  # + the prior, no (n, r) temporary
-                    out[:, j] += prior * V[:, j]
-                return out
+        def evidence_form(workspace):
+            curvature = DataCurvature(X, Y, None, None, shapes, block_rows, workspace)
+            return PosteriorPrecision(curvature, theta, prior, mask)
 
-            return matvec
+        def plain(V):
+            out = gauss_newton_product_blocked(
+                theta, X, shapes, None, block_rows, workspace, V
+            )
+            for j in range(V.shape[1]):  # + the prior, no (n, r) temporary
+                out[:, j] += prior * V[:, j]
+            return out
 
         for name, fun in (
-            ("in all, the cost's workspace", make_matvec(workspace)),
-            ("in all, a new workspace", make_matvec(Workspace())),
+            ("the evidence's form, the cost's workspace", evidence_form(workspace)),
+            ("a plain callable, the cost's workspace", plain),
+            ("the evidence's form, a new workspace", evidence_form(Workspace())),
             ("Lanczos alone", lambda V: prior[:, None] * V),
         ):
             tracemalloc.start()
