@@ -233,7 +233,7 @@ def test_no_hidden_layer_is_regularized_logistic_regression(quiet_fit, binary):
     _, g = bp.cost_and_gradient(clf.theta_, X, y.reshape(-1, 1), (3, 1), lambda_)
     gap = clf.loss_ - bp.cost(theta_lr, X, y, (3, 1), lambda_)
     quadratic = g @ np.linalg.solve(H, g) / 2
-    rounding = 1e-15
+    rounding = m * np.finfo(float).eps * clf.loss_  # two sums of m terms
     assert -rounding <= gap <= 2 * quadratic + rounding  # 2: the model's slack
 
 

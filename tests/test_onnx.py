@@ -10,6 +10,7 @@ import warnings
 
 import numpy as np
 import pytest
+from scipy.special import log_expit, logsumexp
 from sklearn.compose import ColumnTransformer
 from sklearn.datasets import (
     load_breast_cancer,
@@ -84,17 +85,19 @@ def _float32_error_bound(model, X):
         h = bp.sigmoid(z)
         da = bp.sigmoid_gradient(nearest) * dz + 4 * u * h
         a = h
-    # The outputs go through logarithms (log_expit, logsumexp) and back:
-    # a relative error of u |log h| more.
-    da += u * a * np.abs(np.log(np.maximum(a, np.finfo(np.float64).tiny)))
-    if clf.n_outputs_ == 1:
-        dp = np.hstack([da, da])  # [1 - h, h]
-    elif clf._binarizer.y_type_ == "multilabel-indicator":
-        dp = da
-    else:  # p_k = h_k / sum h: relative error of h_k plus that of the sum
-        p = a / a.sum(axis=1, keepdims=True)
-        dp = p * (da / a + (da.sum(axis=1) / a.sum(axis=1))[:, None])
-        dp += u * p * (8 + np.abs(np.log(np.maximum(p, np.finfo(np.float64).tiny))))
+    # The outputs go through logarithms (log_expit, logsumexp) and back: a
+    # relative error of u |log h| more.
+    log_h = log_expit(z)
+    if clf._binarizer.y_type_ != "multiclass":  # h, or [1 - h, h]
+        dp = da + u * h * np.abs(log_h)
+        return 2 * (np.hstack([dp, dp]) if clf.n_outputs_ == 1 else dp)
+    # p_k = h_k / sum h: the relative error of h_k plus that of the sum, at
+    # most the largest of the h_j's; log h moves by (1 - h) dz at most.
+    relative = (1 - bp.sigmoid(z - dz)) * dz + u * (4 + np.abs(log_h))
+    log_p = log_h - logsumexp(log_h, axis=1, keepdims=True)
+    p = np.exp(log_p)
+    dp = p * (relative + relative.max(axis=1, keepdims=True))
+    dp += u * p * (8 + np.abs(log_p))
     return 2 * dp
 
 
