@@ -49,6 +49,7 @@ from ._evaluation import (
     gauss_newton_matrix_blocked,
     gauss_newton_product_blocked,
     gauss_newton_rows,
+    n_biases,
     regularize,
 )
 
@@ -242,7 +243,7 @@ class DaskCurvature:
         V = np.asarray(V, dtype=np.float64)
         shape = V.shape
         if biases_only:
-            shape = (sum(s for s, _ in self.shapes), *V.shape[1:])
+            shape = (n_biases(self.shapes), *V.shape[1:])
         GV = self._map(
             _chunk_gauss_newton,
             int(np.prod(shape)),

@@ -320,6 +320,11 @@ def regularize(theta, data_cost, grad, shapes, lambda_, sw_sum):
     return J, grad
 
 
+def n_biases(shapes):
+    """The number of biases, the rows of a ``biases_only`` product."""
+    return sum(s_next for s_next, _ in shapes)
+
+
 def gauss_newton_product_blocked(
     theta,
     X,
@@ -368,7 +373,7 @@ def gauss_newton_product_blocked(
     m = X.shape[0] if rows is None else rows.shape[0]
     thetas = roll_views(theta, shapes)
     if biases_only:
-        result = np.zeros((sum(s_next for s_next, _ in shapes), r))
+        result = np.zeros((n_biases(shapes), r))
     elif out is None:
         result = np.zeros((theta.shape[0], r))
     else:

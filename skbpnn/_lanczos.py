@@ -373,9 +373,12 @@ def logdet_and_trace(
             )
         return AV
 
+    # The lean forms, where the operator has them (see ``matvec`` above).
+    add_into = getattr(matvec, "add_into", None)
+    rows = getattr(matvec, "rows", None)
+
     def add_product(V, out):
         """``out += A @ V``."""
-        add_into = getattr(matvec, "add_into", None)
         if add_into is None:
             out += checked(matvec(V), V.shape)
         else:
@@ -383,7 +386,6 @@ def logdet_and_trace(
 
     def product_rows(V, index):
         """``(A @ V)[index]``."""
-        rows = getattr(matvec, "rows", None)
         if rows is None:
             return checked(matvec(V), V.shape)[index]
         return checked(rows(V, index), (index.size, V.shape[1]))
