@@ -37,6 +37,8 @@ except ImportError:
     torch = None
 
 TORCH_ABSENT = "torch is not installed (pip install torch==2.13.0 for its CPU build)"
+# Worded as scikit-learn's own CUDA skips, which .ci/run allows (no GPU there).
+NO_CUDA = "PyTorch test requires cuda, which is not available"
 
 
 def _namespaces():
@@ -53,6 +55,12 @@ def _namespaces():
         (lambda a: torch.asarray(a, device="cpu")) if torch is not None else None,
         marks=pytest.mark.skipif(torch is None, reason=TORCH_ABSENT),
         id="torch-cpu",
+    )
+    cuda = torch is not None and torch.cuda.is_available()
+    yield pytest.param(
+        (lambda a: torch.asarray(a, device="cuda")) if cuda else None,
+        marks=pytest.mark.skipif(not cuda, reason=TORCH_ABSENT if torch is None else NO_CUDA),
+        id="torch-cuda",
     )
 
 
