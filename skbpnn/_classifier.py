@@ -57,6 +57,16 @@ def _in_memory_fun(X, Y, w, rows, layer_sizes, lambda_, block_rows, workspace):
     return fun
 
 
+# The attributes only a fit by the evidence sets.
+_EVIDENCE_ATTRIBUTES = (
+    "log_evidence_",
+    "log_evidence_se_",
+    "n_effective_params_",
+    "n_iter_total_",
+    "lambdas_",
+    "scores_",
+)
+
 # Every fit path provides the evidence; a new one that does not says so.
 _NO_EVIDENCE = (
     "lambda_='evidence' and log_evidence are not available for this kind of "
@@ -513,9 +523,13 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
                 warn=warn,
             )
 
+        # The probes of every matrix-free evidence of this model, drawn once.
+        evidence_seed = _evidence.seed_from(self.random_state)
         with limits:
             if by_evidence:
-                found = self._search_lambda(data, layer_sizes, fit_at, theta0, lambda_)
+                found = self._search_lambda(
+                    data, layer_sizes, fit_at, theta0, lambda_, evidence_seed
+                )
                 result, lambda_ = found.best.result, found.best.lambda_
             else:
                 result = fit_at(lambda_, theta0, fun)
@@ -530,13 +544,16 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
                 "are too large (scale them, e.g. with StandardScaler) or "
                 f"lambda_={lambda_!r} is too large."
             )
-        for name in ("log_evidence_", "n_effective_params_", "lambdas_", "scores_"):
+        for name in _EVIDENCE_ATTRIBUTES:
             if hasattr(self, name):
                 delattr(self, name)  # from an earlier fit by the evidence
         self.fitted_lambda_ = float(lambda_)
+        self._evidence_seed = evidence_seed
         if by_evidence:
             self.log_evidence_ = float(found.best.score)
+            self.log_evidence_se_ = float(found.best.evidence.std)
             self.n_effective_params_ = float(found.best.evidence.gamma)
+            self.n_iter_total_ = sum(p.result.n_iter for p in found.points)
             # Fitted arrays in X's namespace, as theta_ (array API inputs).
             fitted = data.fitted_theta or np.asarray
             self.lambdas_ = fitted(np.array([p.lambda_ for p in found.points]))
@@ -556,53 +573,44 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         self.loss_ = result.loss
         self.loss_curve_ = result.loss_curve
         self.n_iter_ = result.n_iter
-        if by_evidence:
-            # Every refit's iterations (the kept one may need none).
-            self.n_iter_ = sum(p.result.n_iter for p in found.points)
         self.stop_reason_ = result.stop_reason
-        if (
-            by_evidence
-            and found.message is None
-            and _evidence.separable(self.fitted_lambda_, lambda: self.score(X, y))
-        ):
-            warnings.warn(
-                _evidence.separable_message(self.fitted_lambda_),
-                ConvergenceWarning,
-                stacklevel=3,
-            )
         return self
 
-    def _search_lambda(self, data, layer_sizes, fit_at, theta0, lambda0):
-        """Run :func:`_evidence.search`; re-emit the kept refit's warnings."""
+    def _search_lambda(self, data, layer_sizes, fit_at, theta0, lambda0, seed):
+        """Run :func:`_evidence.search`; emit its warnings once, at the caller."""
         curvature = data.curvature(layer_sizes)
         method = _evidence.choose_method(theta0.size)
-        seed = _evidence.seed_from(self.random_state)
         evidence = _evidence.EvidenceFunction(curvature, method, seed)
-        mask = _evidence.weight_mask(curvature.shapes)
-        tol = self.tol
-        if len(layer_sizes) == 2:
-            # Convex: the mode is cheap to reach, and the evidence is taken
-            # there. tol holds the gradient of J = S / m; tol / m holds that
-            # of S itself, where the Laplace approximation is taken.
-            tol = self.tol / curvature.sw_sum
+        # The Laplace approximation is taken at a mode of S = m J: the refits
+        # hold the gradient of S (tol / m holds that of J = S / m) to
+        # MODE_GTOL whatever tol, and the evidence adds the small Newton
+        # decrement left.
+        tol = min(self.tol, _evidence.MODE_GTOL / curvature.sw_sum)
 
         def refit(lambda_, theta_start):
             return fit_at(lambda_, theta_start, tol=tol, warn=False)
 
-        found = _evidence.search(refit, evidence, theta0, lambda0, mask)
-        # The warnings of the refits along the way are the search's business;
-        # that of the fit kept is the user's, as for a fixed lambda_, and so
-        # is a Ctrl-C, wherever it stopped the search.
-        shown = [found.best.result]
+        found = _evidence.search(refit, evidence, theta0, lambda0)
+        # The warnings of the refits along the way are the search's business.
+        # The kept refit's is the user's where it stopped far from its mode
+        # (its evidence then an extrapolation), and so is a Ctrl-C, wherever
+        # it stopped the search.
+        best = found.best
+        shown = []
+        if best.evidence.decrement > _evidence.MODE_DECREMENT:
+            shown.append(best.result)
         stopped = found.points[-1].result
-        if stopped.stop_reason == "interrupted" and stopped is not shown[0]:
+        if stopped.stop_reason == "interrupted" and stopped not in shown:
             shown.append(stopped)
         for result in shown:
             if result.warning is not None:
                 category, text = result.warning
                 warnings.warn(text, category, stacklevel=4)
-        if found.message is not None:
-            warnings.warn(found.message, ConvergenceWarning, stacklevel=4)
+        if not all(p.evidence.converged for p in found.points):
+            warnings.warn(_evidence.LANCZOS_MESSAGE, ConvergenceWarning, stacklevel=4)
+        message = _evidence.message(found)
+        if message is not None:
+            warnings.warn(message, ConvergenceWarning, stacklevel=4)
         return found
 
     def log_evidence(self, X, y, sample_weight=None):
@@ -653,10 +661,11 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
             curvature,
             theta,
             self.fitted_lambda_,
-            need_gamma=False,
             method=_evidence.choose_method(theta.size),
-            seed=_evidence.seed_from(self.random_state),
+            seed=self._evidence_seed,
         )
+        if not evidence.converged:
+            warnings.warn(_evidence.LANCZOS_MESSAGE, ConvergenceWarning, stacklevel=2)
         return float(evidence.log_evidence)
 
     def _decision(self, X):

@@ -213,8 +213,8 @@ class DaskCurvature:
         )
         return parts.sum(axis=0).compute()
 
-    def data_cost(self, theta):
-        """``E_D = sum_n w_n J_n``, float."""
+    def data_cost_and_gradient(self, theta):
+        """``E_D = sum_n w_n J_n`` (float) and its gradient (float64)."""
         total = self._map(
             _chunk_sums,
             1 + self.n_params,
@@ -223,7 +223,7 @@ class DaskCurvature:
                 [self.shapes[0][1] - 1] + [s for s, _ in self.shapes], self.X.dtype
             ),
         )
-        return float(total[0])
+        return float(total[0]), total[1:]
 
     def gauss_newton(self, theta):
         """``G`` of shape ``(P, P)``, float64, summed over the chunks."""

@@ -127,7 +127,8 @@ class LogdetTrace:
     ``logdet_samples`` and ``trace_samples`` hold the ``n_probes`` per-probe
     estimates (their means are ``logdet`` and ``trace``); ``n_steps`` is
     the most Lanczos steps a probe took, ``n_matvecs`` the number of calls
-    of ``matvec``.
+    of ``matvec``; ``quadratic`` is ``v^T A^-1 v`` for the ``vector`` asked
+    for (None without one).
     """
 
     logdet: float
@@ -139,6 +140,7 @@ class LogdetTrace:
     n_steps: int
     n_matvecs: int
     converged: bool
+    quadratic: float | None = None
 
 
 def _as_random_state(random_state):
@@ -160,8 +162,11 @@ def _column_dots(A, B):
     return np.einsum("ij,ij->j", A, B)
 
 
-def _lanczos(add_product, signs, size, n_steps, weights, tol):
+def _lanczos(add_product, signs, size, n_steps, weights, tol, extra=None):
     """Lanczos recurrences from the columns of ``signs``, all at once.
+
+    ``extra``, a length-``n`` float vector, starts one more recurrence (the
+    last column of the results), which the convergence test leaves out.
 
     ``add_product(V, out)`` adds the matrix times ``V`` into ``out``: the
     recurrence's ``beta_j q_{j-1}`` array becomes the next vector, so that
@@ -176,8 +181,13 @@ def _lanczos(add_product, signs, size, n_steps, weights, tol):
     ``_CHECK_EVERY`` steps before, and the recurrences stop when both moved
     by less than ``tol`` times their standard errors.
     """
-    n, r = signs.shape
-    q = signs / np.sqrt(size)  # q_1 = z / |z|
+    n, n_probes = signs.shape
+    r = n_probes + (extra is not None)
+    q = np.empty((n, r))
+    q[:, :n_probes] = signs
+    q[:, :n_probes] /= np.sqrt(size)  # q_1 = z / |z|
+    if extra is not None:
+        q[:, n_probes] = extra / np.linalg.norm(extra)
     q_prev = None
     alphas = np.zeros((n_steps, r))
     betas = np.zeros((n_steps, r))
@@ -189,7 +199,7 @@ def _lanczos(add_product, signs, size, n_steps, weights, tol):
     previous = None
     for j in range(n_steps):
         if cs is not None:
-            cs[j] = np.einsum("ij,i,ij->j", signs, weights, q)
+            cs[j, :n_probes] = np.einsum("ij,i,ij->j", signs, weights, q[:, :n_probes])
         # w = A q_j - beta_j q_{j-1} - alpha_j q_j, in q_{j-1}'s array (no
         # (n, r) temporary).
         if j == 0:
@@ -202,9 +212,10 @@ def _lanczos(add_product, signs, size, n_steps, weights, tol):
         alphas[j] = _column_dots(q, w)
         _subtract_scaled(w, alphas[j], q)
         if (j + 1) % _CHECK_EVERY == 0:
-            samples = _samples(alphas, betas, steps, cs, size, j + 1)
+            samples = _samples(alphas, betas, steps, cs, size, j + 1, n_probes)
             if previous is not None and all(
-                abs(now.mean() - before.mean()) <= tol * now.std(ddof=1) / np.sqrt(r)
+                abs(now.mean() - before.mean())
+                <= tol * now.std(ddof=1) / np.sqrt(n_probes)
                 for now, before in zip(samples, previous)
             ):
                 steps = np.minimum(steps, j + 1)
@@ -237,11 +248,10 @@ def _subtract_scaled(w, coefficients, q):
             w[:, i] -= c * q[:, i]
 
 
-def _samples(alphas, betas, steps, cs, size, upto):
+def _samples(alphas, betas, steps, cs, size, upto, n_probes):
     """Each probe's estimates of ``log det`` and the trace from ``upto`` steps."""
-    r = alphas.shape[1]
-    logdets, traces = np.empty(r), np.empty(r)
-    for i in range(r):
+    logdets, traces = np.empty(n_probes), np.empty(n_probes)
+    for i in range(n_probes):
         m = min(steps[i], upto)
         theta, U = _ritz(alphas[:m, i], betas[: m - 1, i])
         tau = U[0]
@@ -253,6 +263,12 @@ def _samples(alphas, betas, steps, cs, size, upto):
             # (M z)^T Q_m T_m^-1 |z| e_1, T_m^-1 e_1 = U diag(1/theta) tau.
             traces[i] = np.sqrt(size) * np.dot(cs[:m, i], U @ (tau / theta))
     return logdets, traces
+
+
+def _quadratic(alpha, beta, norm2):
+    """``v^T A^-1 v ~ |v|^2 sum_j tau_j^2 / theta_j`` from ``v``'s recurrence."""
+    theta, U = _ritz(alpha, beta)
+    return norm2 * float(np.dot(U[0] ** 2, 1 / theta))
 
 
 def _ritz(alpha, beta):
@@ -282,6 +298,7 @@ def logdet_and_trace(
     tol=0.1,
     random_state=None,
     max_unmasked=2048,
+    vector=None,
 ):
     """Estimate ``log det A`` and ``tr(A^-1 M)`` from products with ``A``.
 
@@ -324,15 +341,22 @@ def logdet_and_trace(
         The most unmasked entries for which the unmasked block is formed
         (``(n - k)^2`` numbers and ``n - k`` products). Above it the
         recurrences run on ``A`` itself (see the module's docstring).
+    vector : ndarray of shape (n,), default=None
+        Also estimate ``v^T A^-1 v`` for this ``v``: one more column in
+        every product, its recurrence started from ``v`` (on the Schur
+        complement, from ``v_w - A_wb A_bb^-1 v_b``, and ``v_b^T A_bb^-1
+        v_b`` added; one product more), the Gauss quadrature of ``1/x``
+        on it (a lower bound that the steps tighten).
 
     Returns
     -------
     result : LogdetTrace
         ``logdet``, ``logdet_std``, ``trace``, ``trace_std`` (the standard
         errors of the means over the probes), the per-probe samples, the
-        steps taken, the ``matvec`` calls made, and ``converged`` (False
+        steps taken, the ``matvec`` calls made, ``converged`` (False
         when ``n_steps`` ran out before the estimates settled: then the
-        trace is likely low, see the module's docstring).
+        trace is likely low, see the module's docstring) and
+        ``quadratic`` (with ``vector``).
 
     Examples
     --------
@@ -360,6 +384,13 @@ def logdet_and_trace(
         raise ValueError(f"tol must be a finite float >= 0, got {tol!r}.")
     if not callable(matvec):
         raise ValueError(f"matvec must be callable, got {matvec!r}.")
+    if vector is not None:
+        vector = np.asarray(vector, dtype=np.float64)
+        if vector.shape != (n,) or not np.all(np.isfinite(vector)):
+            raise ValueError(
+                f"vector must be a finite array of shape ({n},), got shape "
+                f"{vector.shape}."
+            )
     rng = _as_random_state(random_state)
     calls = 0
 
@@ -405,10 +436,30 @@ def logdet_and_trace(
                 A_bb[:, start : start + cols.size] = product_rows(E, b_idx)
             A_bb = cho_factor((A_bb + A_bb.T) / 2)
             logdet_bb = 2.0 * float(np.sum(np.log(np.diag(A_bb[0]))))
+        # v^T A^-1 v = v_b^T A_bb^-1 v_b + t^T S^-1 t, t = v_w - A_wb A_bb^-1 v_b.
+        quadratic_bb, start = 0.0, vector
+        if vector is not None and A_bb is not None:
+            u = cho_solve(A_bb, vector[b_idx])
+            quadratic_bb = float(vector[b_idx] @ u)
+            V = np.zeros((n, 1))
+            V[b_idx, 0] = u
+            A_u = np.zeros((n, 1))
+            add_product(V, A_u)
+            start = vector - A_u[:, 0]
+            start[b_idx] = 0.0
         if k == 0:
             zeros = np.zeros(r)
             return LogdetTrace(
-                logdet_bb, 0.0, 0.0, 0.0, zeros + logdet_bb, zeros, 0, calls, True
+                logdet_bb,
+                0.0,
+                0.0,
+                0.0,
+                zeros + logdet_bb,
+                zeros,
+                0,
+                calls,
+                True,
+                None if vector is None else quadratic_bb,
             )
 
         def schur_product(V, out):
@@ -427,6 +478,9 @@ def logdet_and_trace(
         size, operator, weights = k, schur_product, None
     else:
         size, operator, weights = n, add_product, mask.astype(np.float64)
+        quadratic_bb, start = 0.0, vector
+    if start is not None and not np.any(start):
+        start = None  # v^T A^-1 v is quadratic_bb alone
 
     # Rademacher probes, as int8 signs; on S, 0 on the rows of b.
     signs = np.empty((n, r), dtype=np.int8)
@@ -435,12 +489,20 @@ def logdet_and_trace(
     if schur:
         signs[b_idx] = 0
     alphas, betas, steps, cs, converged = _lanczos(
-        operator, signs, size, min(n_steps, size), weights, tol
+        operator, signs, size, min(n_steps, size), weights, tol, start
     )
     del signs
-    logdets, traces = _samples(alphas, betas, steps, cs, size, n_steps)
+    logdets, traces = _samples(alphas, betas, steps, cs, size, n_steps, r)
     if schur:
         logdets += logdet_bb
+    quadratic = None
+    if vector is not None:
+        quadratic = quadratic_bb
+        if start is not None:
+            m = min(steps[r], n_steps)
+            quadratic += _quadratic(
+                alphas[:m, r], betas[: m - 1, r], float(start @ start)
+            )
     return LogdetTrace(
         logdet=float(logdets.mean()),
         logdet_std=float(logdets.std(ddof=1) / np.sqrt(r)),
@@ -448,7 +510,8 @@ def logdet_and_trace(
         trace_std=float(traces.std(ddof=1) / np.sqrt(r)),
         logdet_samples=logdets,
         trace_samples=traces,
-        n_steps=int(steps.max()),
+        n_steps=int(steps[:r].max()),
         n_matvecs=calls,
         converged=bool(converged),
+        quadratic=quadratic,
     )
