@@ -579,7 +579,7 @@ def _check(trials):
     return "bound" if best.x in (trials.lo, trials.hi) else "settled"
 
 
-def message(found, max_evaluations=MAX_EVALUATIONS):
+def message(found):
     """The ConvergenceWarning's text for a search that did not settle, or None."""
     best = found.best
     gamma_text = f" (n_effective_params_={best.evidence.gamma:.3g})"
@@ -602,7 +602,7 @@ def message(found, max_evaluations=MAX_EVALUATIONS):
     if found.outcome == "max_evaluations":
         return (
             f"The search for lambda_ by the evidence did not settle in "
-            f"{max_evaluations} refits; the lambda_ of the highest log "
+            f"{len(found.points)} refits; the lambda_ of the highest log "
             f"evidence found, {best.lambda_:.4g}, is kept."
         )
     if found.outcome == "settled" and best.evidence.gamma < _CONSTANT_GAMMA:

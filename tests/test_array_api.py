@@ -59,7 +59,9 @@ def _namespaces():
     cuda = torch is not None and torch.cuda.is_available()
     yield pytest.param(
         (lambda a: torch.asarray(a, device="cuda")) if cuda else None,
-        marks=pytest.mark.skipif(not cuda, reason=TORCH_ABSENT if torch is None else NO_CUDA),
+        marks=pytest.mark.skipif(
+            not cuda, reason=TORCH_ABSENT if torch is None else NO_CUDA
+        ),
         id="torch-cuda",
     )
 
