@@ -603,8 +603,10 @@ def test_matrix_free_fits_report_their_error_and_repeat_their_number(
     for random_state in (None, 3, np.random.RandomState(5)):
         clf = BackpropClassifier((4,), lambda_="evidence", random_state=random_state)
         clf.fit(X, y)
-        assert clf.log_evidence(X, y) == clf.log_evidence_
-        assert clf.log_evidence(X, y) == clf.log_evidence_
+        # Equal to the rounding of BLAS kernels that fit's thread limits may
+        # change (on a CUDA machine with 16 cores: 1e-15 relative).
+        assert_allclose(clf.log_evidence(X, y), clf.log_evidence_, rtol=1e-12)
+        assert clf.log_evidence(X, y) == clf.log_evidence(X, y)
         assert clf.log_evidence_ == clf.scores_.max()
     # And against the exact path at the kept weights: within 4 standard
     # deviations of the estimate, measured over 20 seeds (the reported
