@@ -107,7 +107,8 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         is used for every layer.
     max_iter : int, default=200
         Maximum L-BFGS iterations (MLPClassifier's default); with
-        ``lambda_="evidence"``, of each refit.
+        ``lambda_="evidence"``, of each refit (``n_iter_total_`` counts
+        them all).
     tol : float, default=1e-4
         L-BFGS-B's ``gtol`` (MLPClassifier's default): it stops when the
         largest component of the (projected) gradient is at most ``tol``.
@@ -117,12 +118,12 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         ``max_iter`` or ``max_fun``. A smaller ``tol`` makes the gradient
         test stricter; ``tol=0`` leaves only the relative-decrease test and
         the limits. ``stop_reason_`` says which ended the fit. With
-        ``lambda_="evidence"`` and no hidden layer, the refits use
-        ``tol / m`` (``m`` the sum of the sample weights): the gradient of
-        the summed cost, where the Laplace approximation is taken, held to
-        ``tol``; the cost is convex there, so the mode is cheap to reach,
-        and the evidence at ``fitted_lambda_`` comes within hundredths of a
-        nat of its maximum over ``lambda_``.
+        ``lambda_="evidence"``, the refits use ``min(tol, 1e-5 / m)`` (``m``
+        the sum of the sample weights): the largest component of the
+        gradient of the summed cost ``S = m J``, where the Laplace
+        approximation is taken, held to ``1e-5`` whatever ``tol``, so that
+        the evidence is that of a mode and ``fitted_lambda_`` does not
+        depend on ``tol``.
     max_fun : int, default=15000
         Maximum cost evaluations (MLPClassifier's default).
     random_state : int, RandomState instance or None, default=None
@@ -176,15 +177,27 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         The cost after every L-BFGS iteration; the last entry is ``loss_``.
         With ``lambda_="evidence"``, of the refit at ``fitted_lambda_``.
     n_iter_ : int
-        L-BFGS iterations run (with ``lambda_="evidence"``, by all refits).
+        L-BFGS iterations run (with ``lambda_="evidence"``, by the refit at
+        ``fitted_lambda_``, as ``loss_curve_`` and ``stop_reason_``: at most
+        ``max_iter``).
+    n_iter_total_ : int
+        Only with ``lambda_="evidence"``: the L-BFGS iterations of all the
+        refits of the search, the total work of the fit.
     fitted_lambda_ : float
         The ``lambda_`` that ``theta_`` was fitted with: ``lambda_`` itself
         when it is a number, the one of the highest log evidence with
         ``lambda_="evidence"``.
     log_evidence_ : float
         Only with ``lambda_="evidence"``: the log evidence
-        ``log p(D | fitted_lambda_)`` at ``theta_`` (Laplace approximation;
-        see :meth:`log_evidence`).
+        ``log p(D | fitted_lambda_)`` of the mode at ``theta_`` (Laplace
+        approximation at ``theta_``, plus the Newton decrement that a
+        Gauss-Newton step from ``theta_`` to the mode would gain; see
+        :meth:`log_evidence`); the largest of ``scores_``.
+    log_evidence_se_ : float
+        Only with ``lambda_="evidence"``: the standard error of
+        ``log_evidence_``: 0 when exact (up to 4000 parameters), else that
+        of the stochastic Lanczos estimate (10 probes; the estimate of the
+        error is itself uncertain, by a factor up to about 3).
     n_effective_params_ : float
         Only with ``lambda_="evidence"``: MacKay's ``gamma``, the number of
         weights the data determine (between 0 and the number of non-bias
@@ -243,10 +256,10 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
     ``lambda_ -> inf``) or a search that does not settle gives a
     :class:`~sklearn.exceptions.ConvergenceWarning` saying so, and the best
     point found is kept; so does a kept model that the data do not
-    determine (``n_effective_params_ < 0.01``: a constant model), and a
-    kept ``lambda_`` below ``1e-3`` whose fit classifies every training
-    sample correctly (separable data, where the evidence grows until the
-    refits no longer reach their modes). The
+    determine (``n_effective_params_ < 0.01``: a constant model). A search
+    that settles inside the bounds does not warn, whatever the training
+    accuracy. Each score is the evidence of a mode: the refits are held to
+    it, and the Newton decrement left is added. The
     evidence of a non-convex network is that of one mode, and it varies
     between the modes warm refits reach; the User guide's "Choosing
     ``lambda_`` by the evidence" has the math and the limits.
