@@ -240,6 +240,9 @@ class _ProgressLine(io.TextIOBase):
         self.stream = stream
         self.max_iter = max_iter
         self._pending = ""  # the text after the last newline
+        # With --lambda evidence: which refit of the search, and the best
+        # lambda_ so far, shown before each iteration's text.
+        self._refit = ""
         self._shown = 0  # the width of the line on screen
         # A line longer than the terminal wraps, and '\r' goes back to its
         # last row only: cut it instead. A terminal that reports no width
@@ -253,12 +256,23 @@ class _ProgressLine(io.TextIOBase):
         *lines, self._pending = (self._pending + text).split("\n")
         width = len(str(self.max_iter))
         for line in lines:
+            # "Evidence refit  3 at lambda_=0.3, best so far lambda_=1 (-97)"
+            # -> "refit 3, lambda_=0.3 (best 1): " before the iterations.
+            refit = re.match(
+                r"^Evidence refit +(\d+) at (lambda_=\S+?)(?:, best so far "
+                r"lambda_=(\S+) .*)?$",
+                line,
+            )
+            if refit:
+                best = f" (best {refit[3]})" if refit[3] else ""
+                self._refit = f"refit {refit[1]}, {refit[2]}{best}: "
             # "Iteration   12  cost ..." -> "iteration  12 of 200  cost ..."
-            line = re.sub(
+            line = self._refit + re.sub(
                 r"^Iteration +(\d+)",
                 lambda m: f"iteration {m[1]:>{width}} of {self.max_iter}",
-                line,
-            )[: self._columns]
+                line if not refit else "",
+            )
+            line = line[: self._columns]
             self.stream.write("\r" + line.ljust(self._shown))
             self._shown = len(line)
         self.stream.flush()
@@ -716,8 +730,13 @@ def run(args, clf):
         fit_time = time.perf_counter() - start
     for w in caught or ():
         warnings.showwarning(w.message, w.category, w.filename, w.lineno)
+    work = (
+        f"{clf.n_iter_total_} L-BFGS iterations in {len(clf.lambdas_)} refits"
+        if args.lambda_ == "evidence"
+        else f"{clf.n_iter_} L-BFGS iterations"
+    )
     print(
-        f"fit: {clf.n_iter_} L-BFGS iterations in {fit_time:.2f} s, "
+        f"fit: {work} in {fit_time:.2f} s, "
         f"final cost {clf.loss_:.6f}{_STOPS[clf.stop_reason_]}"
     )
     if args.lambda_ == "evidence":

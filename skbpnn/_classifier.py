@@ -132,7 +132,9 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         The same seed and data give bitwise the same ``theta_``.
     verbose : int, default=0
         ``>= 1`` prints one line per iteration: iteration, cost, gradient
-        norm and elapsed seconds.
+        norm and elapsed seconds; with ``lambda_="evidence"``, also one line
+        before each refit of the search: its ``lambda_``, and the best
+        ``lambda_`` so far with its log evidence.
     warm_start : bool, default=False
         Start from the previous ``theta_`` when the layer sizes are the same
         (with other sizes training starts afresh). The classes must be the
@@ -603,7 +605,9 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         def refit(lambda_, theta_start):
             return fit_at(lambda_, theta_start, tol=tol, warn=False)
 
-        found = _evidence.search(refit, evidence, theta0, lambda0)
+        found = _evidence.search(
+            refit, evidence, theta0, lambda0, progress=self._search_progress
+        )
         # The warnings of the refits along the way are the search's business.
         # The kept refit's is the user's where it stopped far from its mode
         # (its evidence then an extrapolation), and so is a Ctrl-C, wherever
@@ -625,6 +629,15 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         if message is not None:
             warnings.warn(message, ConvergenceWarning, stacklevel=4)
         return found
+
+    def _search_progress(self, n, lambda_, best):
+        """With ``verbose``, a line before each refit of the evidence's search."""
+        if not self.verbose:
+            return
+        line = f"Evidence refit {n:2d} at lambda_={lambda_:.4g}"
+        if best is not None:
+            line += f", best so far lambda_={best.lambda_:.4g} ({best.score:.6g})"
+        print(line, flush=True)
 
     def log_evidence(self, X, y, sample_weight=None):
         """The log evidence of the fitted weights, with (X, y) as training data.

@@ -383,8 +383,8 @@ class _OutOfRefits(Exception):
 class _Trials:
     """The points tried: refit and evidence at a ``log lambda_``, in order."""
 
-    def __init__(self, fit_at, evidence, bounds, max_evaluations):
-        self.fit_at, self.evidence = fit_at, evidence
+    def __init__(self, fit_at, evidence, bounds, max_evaluations, progress=None):
+        self.fit_at, self.evidence, self.progress = fit_at, evidence, progress
         self.lo, self.hi = np.log(bounds[0]), np.log(bounds[1])
         self.bounds, self.max_evaluations = bounds, max_evaluations
         self.points = []
@@ -406,6 +406,9 @@ class _Trials:
             lambda_ = float(self.bounds[0] if x == self.lo else self.bounds[1])
         else:
             lambda_ = float(np.exp(x))
+        if self.progress is not None:
+            best = self.best() if self.points else None
+            self.progress(len(self.points) + 1, lambda_, best)
         result = self.fit_at(lambda_, theta_start)
         if np.all(np.isfinite(result.theta)) and np.isfinite(result.loss):
             ev = self.evidence(result.theta, lambda_)
@@ -435,6 +438,7 @@ def search(
     *,
     bounds=LAMBDA_BOUNDS,
     max_evaluations=MAX_EVALUATIONS,
+    progress=None,
 ):
     """The ``lambda_`` of the highest log evidence, refitting warm.
 
@@ -480,12 +484,15 @@ def search(
         The range of ``lambda_``.
     max_evaluations : int
         The most refits.
+    progress : callable, default=None
+        ``progress(n, lambda_, best)`` before the ``n``-th refit, ``best``
+        the best point so far (None before the first).
 
     Returns
     -------
     SearchResult
     """
-    trials = _Trials(fit_at, evidence, bounds, max_evaluations)
+    trials = _Trials(fit_at, evidence, bounds, max_evaluations, progress)
     try:
         first = trials.at(np.log(lambda0), theta0)  # 1. start
         outcome = _bracket(trials, first)  # 2. bracket

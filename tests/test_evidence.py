@@ -743,3 +743,20 @@ def test_ctrl_c_in_a_later_refit_is_reported(iris):
         clf.fit(X, y)
     assert clf.lambdas_.size == 4 and np.isfinite(clf.log_evidence_)
     assert clf.fitted_lambda_ != clf.lambdas_[-1]  # the interrupted one is not kept
+
+
+def test_verbose_reports_each_refit_of_the_search(iris, capsys):
+    X, y = iris
+    clf = BackpropClassifier((), lambda_="evidence", verbose=1, random_state=0)
+    clf.fit(X, y)
+    lines = [
+        s for s in capsys.readouterr().out.splitlines() if s.startswith("Evidence")
+    ]
+    assert len(lines) == len(clf.lambdas_)
+    assert lines[0] == f"Evidence refit  1 at lambda_={clf.lambdas_[0]:.4g}"
+    for n, (line, lambda_) in enumerate(zip(lines[1:], clf.lambdas_[1:]), 2):
+        best = int(np.argmax(clf.scores_[: n - 1]))
+        assert line == (
+            f"Evidence refit {n:2d} at lambda_={lambda_:.4g}, best so far "
+            f"lambda_={clf.lambdas_[best]:.4g} ({clf.scores_[best]:.6g})"
+        )

@@ -1,5 +1,6 @@
 """``python -m skbpnn`` run as a user runs it: a subprocess, in a fresh folder."""
 
+import io
 import os
 import re
 import shutil
@@ -526,6 +527,29 @@ def test_lambda_evidence_prints_the_lambda_and_gamma_found(call):
     assert float(printed["gamma"]) == pytest.approx(clf.n_effective_params_, rel=1e-5)
     assert clf.fitted_lambda_ != 1.0  # found, not the default
     assert f"lambda_={clf.fitted_lambda_:g}: relative difference" in stdout
+    # The fit line counts the search's work: every refit's iterations.
+    fit_line = f"fit: {clf.n_iter_total_} L-BFGS iterations in "
+    assert fit_line + f"{len(clf.lambdas_)} refits in " in stdout
+
+
+def test_progress_line_shows_the_refit_and_the_best_lambda_so_far():
+    """--lambda evidence on a terminal: the one progress line says which
+    refit of the search it is at, its lambda_ and the best so far."""
+    from skbpnn.__main__ import _ProgressLine
+
+    screen = io.StringIO()
+    line = _ProgressLine(screen, 200)
+    line._columns = 200
+    line.write("Evidence refit  1 at lambda_=1\n")
+    line.write("Iteration    1  cost 0.5  |grad| 1.0e-01  0.01s\n")
+    line.write("Evidence refit  2 at lambda_=0.1, best so far lambda_=1 (-97.5)\n")
+    line.write("Iteration    7  cost 0.4  |grad| 2.0e-02  0.02s\n")
+    shown = screen.getvalue().split("\r")[1:]
+    assert shown[1].startswith("refit 1, lambda_=1: iteration   1 of 200  cost 0.5")
+    assert shown[3].startswith(
+        "refit 2, lambda_=0.1 (best 1): iteration   7 of 200  cost 0.4"
+    )
+    assert "\n" not in screen.getvalue()
 
 
 def test_plot_written_where_it_says(call, folder):
