@@ -15,7 +15,7 @@ import numpy as np
 import pytest
 import scipy.sparse as sp
 from _reference import finite_difference_gauss_newton
-from numpy.testing import assert_allclose
+from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.datasets import load_breast_cancer, load_digits, load_iris
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.preprocessing import StandardScaler
@@ -760,3 +760,121 @@ def test_verbose_reports_each_refit_of_the_search(iris, capsys):
             f"Evidence refit {n:2d} at lambda_={lambda_:.4g}, best so far "
             f"lambda_={clf.lambdas_[best]:.4g} ({clf.scores_[best]:.6g})"
         )
+
+
+def test_posterior_precision_products_are_the_dense_matrixs(iris):
+    """The matrix-free operator's three forms against A = G + diag with G
+    from finite differences."""
+    X, y = iris
+    X, y = X[::5], y[::5]
+    clf = BackpropClassifier((3,), lambda_=0.3, random_state=0).fit(X, y)
+    curvature = clf._training_data(X, y, None, reset=False).curvature(clf.layer_sizes_)
+    mask = mask_of(clf.layer_sizes_)
+    diag = np.where(mask, 0.3, BIAS_PRECISION)
+    A = finite_difference_gauss_newton(clf.theta_, X, clf.layer_sizes_) + np.diag(diag)
+    operator = _evidence.PosteriorPrecision(curvature, clf.theta_, diag, mask)
+    V = np.random.RandomState(0).randn(mask.size, 3)
+    assert_allclose(operator(V), A @ V, rtol=1e-6, atol=1e-8)
+    assert_allclose(operator(V[:, 0]), A @ V[:, 0], rtol=1e-6, atol=1e-8)
+    out = np.ones_like(V)
+    assert operator.add_into(V, out) is out
+    assert_allclose(out, 1 + A @ V, rtol=1e-6, atol=1e-8)
+    biases = np.flatnonzero(~mask)
+    assert_array_equal(operator.bias_rows, biases)
+    assert_allclose(operator.rows(V, biases), (A @ V)[biases], rtol=1e-6, atol=1e-8)
+    some = np.array([0, 5, 7])
+    assert_allclose(operator.rows(V, some), (A @ V)[some], rtol=1e-6, atol=1e-8)
+
+
+def _skewed(peak):
+    """Steep below the peak, flat above: a parabola through three points
+    misplaces its maximum, and the local check finds a higher neighbour."""
+    p = np.log(peak)
+    return lambda x: -3 * (x - p) ** 2 if x < p else -0.02 * (x - p) ** 2
+
+
+def test_a_higher_neighbour_at_the_check_is_refined_and_checked_again():
+    checks = []
+    check = _evidence._check
+
+    def spy(trials):
+        checks.append(check(trials))
+        return checks[-1]
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(_evidence, "_check", spy)
+        found = _toy_search(_skewed(2.0))
+    assert checks == ["bracketed", "settled"]
+    assert found.outcome == "settled" and _evidence.message(found) is None
+    xs = np.array([p.x for p in found.points])
+    for factor in (_evidence.CHECK_FACTOR, 1 / _evidence.CHECK_FACTOR):
+        assert np.min(np.abs(xs - (found.best.x + np.log(factor)))) < 1e-12
+
+
+def _trials_with(curve, xs):
+    """A search's trials holding refits at ``xs`` of the toy ``curve``."""
+
+    def fit_at(lambda_, theta_start, tight=True):
+        return _ToyResult(lambda_)
+
+    def evidence(theta, lambda_):
+        return _evidence.Evidence(curve(np.log(lambda_)), 1.0, lambda_, 1.0)
+
+    trials = _evidence._Trials(fit_at, evidence, _evidence.LAMBDA_BOUNDS, 16)
+    for x in xs:
+        trials.at(x, np.zeros(2))
+    return trials
+
+
+def test_check_at_a_bound_and_refine_at_the_edge_of_the_points():
+    hi = np.log(_evidence.LAMBDA_BOUNDS[1])
+    # The best point at the upper bound, the one below it lower: a maximum
+    # at the bound, checked on its one side only.
+    trials = _trials_with(lambda x: x, [hi - 1.0, hi])
+    assert _evidence._check(trials) == "bound"
+    assert [p.x for p in trials.points] == [hi - 1.0, hi, hi - np.log(1.5)]
+    # No neighbour above the best (or below): nothing to refine.
+    for xs in ([0.0, 1.0], [1.0, 0.0]):
+        trials = _trials_with(lambda x: x, xs)
+        _evidence._refine(trials)
+        assert len(trials.points) == 2
+    # Neighbours on both sides: the parabola's vertex, refitted once per
+    # step while it promises 0.01 nats and moves by log 1.05 or more.
+    trials = _trials_with(lambda x: -((x - 0.3) ** 2), [-1.0, 0.0, 1.0])
+    _evidence._refine(trials, max_steps=1)
+    assert_allclose(trials.points[-1].x, 0.3, rtol=1e-10)
+    # A vertex nearer than log 1.05 is not refitted, however much it gains.
+    near = 5.0 + 0.8 * np.log(1.05)
+    trials = _trials_with(lambda x: -1e4 * (x - near) ** 2, [4.5, 5.0, 5.5])
+    _evidence._refine(trials)
+    assert len(trials.points) == 3
+    # Nor one that gains less than 0.01 nats, however far it is.
+    trials = _trials_with(lambda x: -1e-3 * (x - 0.3) ** 2, [-1.0, 0.0, 1.0])
+    _evidence._refine(trials)
+    assert len(trials.points) == 3
+    # Away from 0, a vertex log 1.05 or more away is refitted.
+    trials = _trials_with(lambda x: -1e4 * (x - 5.1) ** 2, [4.5, 5.0, 5.5])
+    _evidence._refine(trials, max_steps=1)
+    assert len(trials.points) == 4
+
+
+def test_neighbours_of_points_at_the_ends():
+    trials = _trials_with(lambda x: -(x**2), [0.0, -1.0, 2.0, 1.0])
+    below, above = trials.neighbours(trials.points[0])
+    assert (below.x, above.x) == (-1.0, 1.0)
+    assert trials.neighbours(trials.points[1]) == (None, trials.points[0])
+    assert trials.neighbours(trials.points[2]) == (trials.points[3], None)
+
+
+def test_constant_model_message():
+    found = _toy_search(_parabola(1.0))
+    constant = _evidence.SearchResult(
+        _evidence.Point(
+            1.0, _ToyResult(1.0), _evidence.Evidence(-3.0, 0.004, 1.0, 1.0)
+        ),
+        found.points,
+        "settled",
+    )
+    text = _evidence.message(constant)
+    assert text.startswith("The data determine none of the weights")
+    assert "n_effective_params_=0.004 at lambda_=1)" in text
