@@ -107,8 +107,11 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         is used for every layer.
     max_iter : int, default=200
         Maximum L-BFGS iterations (MLPClassifier's default); with
-        ``lambda_="evidence"``, of each refit (``n_iter_total_`` counts
-        them all).
+        ``lambda_="evidence"``, of each refit (``n_iter_`` counts those of
+        the refit kept, ``n_iter_total_`` those of all). A refit stopped by
+        it short of its mode is corrected by the Newton decrement (see
+        ``log_evidence_``); a kept one more than 0.5 nats from its mode
+        (``_evidence.MODE_DECREMENT``) warns.
     tol : float, default=1e-4
         L-BFGS-B's ``gtol`` (MLPClassifier's default): it stops when the
         largest component of the (projected) gradient is at most ``tol``.
@@ -118,18 +121,24 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         ``max_iter`` or ``max_fun``. A smaller ``tol`` makes the gradient
         test stricter; ``tol=0`` leaves only the relative-decrease test and
         the limits. ``stop_reason_`` says which ended the fit. With
-        ``lambda_="evidence"``, the refits use ``min(tol, 1e-5 / m)`` (``m``
-        the sum of the sample weights): the largest component of the
-        gradient of the summed cost ``S = m J``, where the Laplace
-        approximation is taken, held to ``1e-5`` whatever ``tol``, so that
-        the evidence is that of a mode and ``fitted_lambda_`` does not
-        depend on ``tol``.
+        ``lambda_="evidence"``, for any network, the refits use
+        ``min(tol, 1e-5 / m)`` (``m`` the sum of the sample weights): they
+        stop when the largest component of the gradient of the summed cost
+        ``S = m J``, where the Laplace approximation is taken, is at most
+        ``1e-5`` nats (``_evidence.MODE_GTOL``), or by the relative-decrease
+        test, or at ``max_iter``. So ``tol`` does not decide where the
+        evidence is taken (only a ``tol`` below ``1e-5 / m`` tightens the
+        refits): the evidence is that of a mode, and ``fitted_lambda_``
+        does not depend on ``tol``.
     max_fun : int, default=15000
         Maximum cost evaluations (MLPClassifier's default).
     random_state : int, RandomState instance or None, default=None
-        Seeds the initial weights (and, with ``lambda_="evidence"`` above
-        4000 parameters, the probes of the stochastic log det and trace).
-        The same seed and data give bitwise the same ``theta_``.
+        Seeds the initial weights. Every fit also draws from it (``None``
+        too) one seed for the random probes of the matrix-free log
+        evidence (``lambda_="evidence"`` or :meth:`log_evidence` above 4000
+        parameters), and keeps it: every ``lambda_`` of the search uses
+        the same probes, and :meth:`log_evidence` of the fitted model uses
+        them again. The same seed and data give bitwise the same ``theta_``.
     verbose : int, default=0
         ``>= 1`` prints one line per iteration: iteration, cost, gradient
         norm and elapsed seconds; with ``lambda_="evidence"``, also one line
@@ -179,37 +188,46 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         The cost after every L-BFGS iteration; the last entry is ``loss_``.
         With ``lambda_="evidence"``, of the refit at ``fitted_lambda_``.
     n_iter_ : int
-        L-BFGS iterations run (with ``lambda_="evidence"``, by the refit at
-        ``fitted_lambda_``, as ``loss_curve_`` and ``stop_reason_``: at most
-        ``max_iter``).
+        L-BFGS iterations run, at most ``max_iter``. With
+        ``lambda_="evidence"``, those of the refit at ``fitted_lambda_``
+        only, the fit that ``loss_curve_`` and ``stop_reason_`` describe.
     n_iter_total_ : int
         Only with ``lambda_="evidence"``: the L-BFGS iterations of all the
-        refits of the search, the total work of the fit.
+        refits of the search (``n_iter_`` included), the total work of the
+        fit.
     fitted_lambda_ : float
         The ``lambda_`` that ``theta_`` was fitted with: ``lambda_`` itself
         when it is a number, the one of the highest log evidence with
         ``lambda_="evidence"``.
     log_evidence_ : float
         Only with ``lambda_="evidence"``: the log evidence
-        ``log p(D | fitted_lambda_)`` of the mode at ``theta_`` (Laplace
-        approximation at ``theta_``, plus the Newton decrement that a
-        Gauss-Newton step from ``theta_`` to the mode would gain; see
-        :meth:`log_evidence`); the largest of ``scores_``.
+        ``log p(D | fitted_lambda_)`` of the mode nearest ``theta_``: the
+        Laplace approximation at ``theta_`` plus the Newton decrement
+        ``1/2 g^T A^-1 g`` (``g`` the gradient of the summed cost there),
+        the drop of the cost that a Gauss-Newton step from ``theta_`` to
+        the mode would give: the value at the mode, up to the change of
+        ``log det A`` along that step (see :meth:`log_evidence` and the
+        User guide). Always the largest of ``scores_``.
     log_evidence_se_ : float
         Only with ``lambda_="evidence"``: the standard error of
-        ``log_evidence_``: 0 when exact (up to 4000 parameters), else that
-        of the stochastic Lanczos estimate (10 probes; the estimate of the
-        error is itself uncertain, by a factor up to about 3).
+        ``log_evidence_``: 0 on the exact path (up to 4000 parameters),
+        else half the standard error of the stochastic Lanczos estimate of
+        ``log det A`` (10 probes; the estimate of the error is itself
+        uncertain, by a factor up to about 3).
     n_effective_params_ : float
-        Only with ``lambda_="evidence"``: MacKay's ``gamma``, the number of
-        weights the data determine (between 0 and the number of non-bias
-        weights).
+        Only with ``lambda_="evidence"``: MacKay's ``gamma = k - lambda_
+        tr(A^-1 M)`` at ``theta_``, the number of weights the data
+        determine (between 0 and the number ``k`` of non-bias weights):
+        exact up to 4000 parameters (from the inverse of the Cholesky
+        factor of ``A``), the stochastic trace estimate above.
     lambdas_ : ndarray of shape (n_tried,)
         Only with ``lambda_="evidence"``: the ``lambda_`` values tried, in
-        order (BayesianRidge's ``scores_`` history).
+        order (BayesianRidge's ``scores_`` history); ``fitted_lambda_`` is
+        one of them.
     scores_ : ndarray of shape (n_tried,)
         Only with ``lambda_="evidence"``: the log evidence at each of
-        ``lambdas_``, each at its own warm refit.
+        ``lambdas_``, each that of the mode its own warm refit reached (as
+        ``log_evidence_``), ``-inf`` for a refit whose cost diverged.
     stop_reason_ : str
         How the fit ended: ``"converged"`` (one of L-BFGS-B's tests, see
         ``tol``), ``"max_iter"`` or ``"max_fun"`` (a limit reached),
@@ -247,24 +265,35 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
     evidence ``-S + k/2 log(lambda_) + (P - k)/2 log(1e-4) - 1/2 log det A``
     with ``S = E_D + lambda_/2 |w|^2 + 1e-4/2 |b|^2`` and
     ``A = G + lambda_ M + 1e-4 (I - M)``, ``G`` the Gauss-Newton matrix, is
-    maximized over ``lambda_`` by a coarse search in ``log lambda_`` (first
-    towards MacKay's update ``gamma / |w|^2``), a parabola refinement, and a
-    local check (refits warm from ``theta_`` at ``fitted_lambda_ * 1.5``
-    and ``/ 1.5`` have no higher log evidence), within ``[1e-6, 1e6]`` and at
-    most 16 refits. Up to 4000 parameters ``G`` is formed and factorized
-    (exact); above, log det and trace are stochastic Lanczos estimates from
-    Gauss-Newton-vector products (no ``P x P`` array). A maximum at a bound
-    (separable data as ``lambda_ -> 0``, too little data as
-    ``lambda_ -> inf``) or a search that does not settle gives a
-    :class:`~sklearn.exceptions.ConvergenceWarning` saying so, and the best
-    point found is kept; so does a kept model that the data do not
-    determine (``n_effective_params_ < 0.01``: a constant model). A search
-    that settles inside the bounds does not warn, whatever the training
-    accuracy. Each score is the evidence of a mode: the refits are held to
-    it, and the Newton decrement left is added. The
-    evidence of a non-convex network is that of one mode, and it varies
-    between the modes warm refits reach; the User guide's "Choosing
-    ``lambda_`` by the evidence" has the math and the limits.
+    maximized over ``lambda_``, each point a warm refit and the evidence
+    of its mode: the refits are held to a gradient of ``S`` of ``1e-5``
+    nats (see ``tol``), and the Newton decrement ``1/2 g^T A^-1 g`` left
+    at the refit's weights is added. The search, within ``[1e-6, 1e6]``
+    and at most 16 refits: (1) start at ``lambda_ = 1`` (a warm start: at
+    the previous ``fitted_lambda_``); (2) bracket, walking in
+    ``log lambda_`` towards MacKay's update ``gamma / |w|^2`` while the
+    evidence rises, or the other way if the first step loses; (3) refine
+    at the vertex of a parabola through the best point and its
+    neighbours; (4) check that refits warm from the best weights at
+    ``lambda_ * 1.5`` and ``/ 1.5`` score no higher (else refine and
+    check again); (5) keep the highest score of all points tried. Up to
+    4000 parameters ``G`` is formed and factorized (exact log det,
+    decrement and ``gamma`` at every point); above, they are stochastic
+    Lanczos estimates from Gauss-Newton-vector products (no ``P x P``
+    array), with the same probes at every point. A maximum at a bound
+    (at the lower one, the evidence still rising as ``lambda_ -> 0``:
+    separable data; at the upper one, too little data) or a search that
+    does not settle gives a :class:`~sklearn.exceptions.ConvergenceWarning`
+    saying so, and the best point found is kept; so does a kept model
+    that the data do not determine (``n_effective_params_ < 0.01``: a
+    constant model). A search that settles inside the bounds does not
+    warn, whatever the training accuracy. The kept refit's own L-BFGS
+    warning is shown only where it stopped more than 0.5 nats (its Newton
+    decrement) from its mode, and the Lanczos estimates' "did not settle"
+    warning once per fit. The evidence of a non-convex network is that of
+    one mode, and it varies between the modes warm refits reach; the User
+    guide's "Choosing ``lambda_`` by the evidence" has the math and the
+    limits.
     Dask collections get ``G`` (or its products) and ``E_D`` as sums over
     their chunks on the workers; array API inputs are fitted in their
     namespace and the evidence is computed on a host copy of the data.
@@ -642,14 +671,21 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
     def log_evidence(self, X, y, sample_weight=None):
         """The log evidence of the fitted weights, with (X, y) as training data.
 
-        MacKay's evidence ``log p(D | lambda_)`` under the Laplace
-        approximation around ``theta_`` (taken as the posterior mode) with
-        ``lambda_ = fitted_lambda_``: the quantity ``lambda_="evidence"``
-        maximizes, for any fitted model and without refitting, so that
-        models (hidden layer sizes, ``lambda_``) fitted to the same data can
-        be compared. Exact (``G`` formed, Cholesky) up to 4000 parameters,
-        a stochastic Lanczos estimate seeded by ``random_state`` above; see
-        the User guide. ``class_weight`` applies as in ``fit``.
+        MacKay's evidence ``log p(D | lambda_)`` with ``lambda_ =
+        fitted_lambda_``, of the mode nearest ``theta_``: the Laplace
+        approximation at ``theta_`` plus the Newton decrement ``1/2 g^T
+        A^-1 g`` (``g`` the gradient of the summed cost at ``theta_``),
+        what a Gauss-Newton step to the mode would add. It is the quantity
+        ``lambda_="evidence"`` maximizes, for any fitted model and without
+        refitting, so that models (hidden layer sizes, ``lambda_``) fitted
+        to the same data can be compared. Exact (``G`` formed, Cholesky) up
+        to 4000 parameters; above, a stochastic Lanczos estimate whose
+        probes come from the seed the fit drew from ``random_state`` and
+        kept, so that repeated calls give the same number (its standard
+        error is ``log_evidence_se_`` after ``lambda_="evidence"``); see
+        the User guide. ``class_weight`` applies as in ``fit``, and
+        ``sample_weight`` as repeated rows: weights scaled by ``c`` act
+        as ``c`` times the data (the prior does not scale).
 
         Parameters
         ----------
@@ -665,7 +701,8 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         log_evidence : float
             In nats; ``-inf`` for ``fitted_lambda_ = 0`` (an improper prior).
             With the fit's own data after ``lambda_="evidence"``, equal to
-            ``log_evidence_``.
+            ``log_evidence_`` (to the rounding of the BLAS kernels, whose
+            threads the fit may have limited), for any ``random_state``.
         """
         check_is_fitted(self)
         if is_dask_collection(X):
