@@ -236,7 +236,9 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         ``"interrupted"`` (Ctrl-C). Every reason but ``"converged"``,
         ``"callback"`` and ``"interrupted"`` also gives a
         :class:`~sklearn.exceptions.ConvergenceWarning` that names scipy's
-        status and message.
+        status and message; with ``lambda_="evidence"``, only where the
+        kept refit stopped more than 0.5 nats (its Newton decrement) from
+        its mode.
     n_layers_ : int
         Number of layers ``L``, input and output included.
     n_outputs_ : int
