@@ -133,12 +133,13 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
     max_fun : int, default=15000
         Maximum cost evaluations (MLPClassifier's default).
     random_state : int, RandomState instance or None, default=None
-        Seeds the initial weights. Every fit also draws from it (``None``
-        too) one seed for the random probes of the matrix-free log
-        evidence (``lambda_="evidence"`` or :meth:`log_evidence` above 4000
-        parameters), and keeps it: every ``lambda_`` of the search uses
-        the same probes, and :meth:`log_evidence` of the fitted model uses
-        them again. The same seed and data give bitwise the same ``theta_``.
+        Seeds the initial weights. A fit by the evidence also draws from it
+        (``None`` too) one seed for the random probes of the matrix-free
+        log evidence (above 4000 parameters), and keeps it: every
+        ``lambda_`` of the search uses the same probes, and
+        :meth:`log_evidence` of the fitted model uses them again. A fit by
+        a number draws nothing more; its first :meth:`log_evidence` draws
+        the seed, and keeps it. The same seed and data give bitwise the same ``theta_``.
     verbose : int, default=0
         ``>= 1`` prints one line per iteration: iteration, cost, gradient
         norm and elapsed seconds; with ``lambda_="evidence"``, also one line
@@ -236,9 +237,9 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         ``"interrupted"`` (Ctrl-C). Every reason but ``"converged"``,
         ``"callback"`` and ``"interrupted"`` also gives a
         :class:`~sklearn.exceptions.ConvergenceWarning` that names scipy's
-        status and message; with ``lambda_="evidence"``, only where the
-        kept refit stopped more than 0.5 nats (its Newton decrement) from
-        its mode.
+        status and message; with ``lambda_="evidence"``, for ``"max_iter"``
+        only where the kept refit stopped more than 0.5 nats (its Newton
+        decrement) from its mode.
     n_layers_ : int
         Number of layers ``L``, input and output included.
     n_outputs_ : int
@@ -290,8 +291,9 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
     that the data do not determine (``n_effective_params_ < 0.01``: a
     constant model). A search that settles inside the bounds does not
     warn, whatever the training accuracy. The kept refit's own L-BFGS
-    warning is shown only where it stopped more than 0.5 nats (its Newton
-    decrement) from its mode, and the Lanczos estimates' "did not settle"
+    warning is shown where it ran out of evaluations or its line search
+    failed, and at ``max_iter`` only where it stopped more than 0.5 nats
+    (its Newton decrement) from its mode; the Lanczos estimates' "did not settle"
     warning once per fit. The evidence of a non-convex network is that of
     one mode, and it varies between the modes warm refits reach; the User
     guide's "Choosing ``lambda_`` by the evidence" has the math and the
@@ -570,7 +572,9 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
             )
 
         # The probes of every matrix-free evidence of this model, drawn once.
-        evidence_seed = _evidence.seed_from(self.random_state)
+        # (A fit by a number draws it only if log_evidence asks for it, so
+        # that it leaves the caller's random stream as it was.)
+        evidence_seed = _evidence.seed_from(self.random_state) if by_evidence else None
         with limits:
             if by_evidence:
                 found = self._search_lambda(
@@ -640,12 +644,16 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
             refit, evidence, theta0, lambda0, progress=self._search_progress
         )
         # The warnings of the refits along the way are the search's business.
-        # The kept refit's is the user's where it stopped far from its mode
-        # (its evidence then an extrapolation), and so is a Ctrl-C, wherever
-        # it stopped the search.
+        # The kept refit's is the user's where it ran out of evaluations or
+        # its line search failed, or where it stopped at max_iter far from its
+        # mode (its evidence then an extrapolation); at max_iter within
+        # MODE_DECREMENT nats of its mode it is at the mode the evidence
+        # needs. A Ctrl-C is the user's wherever it stopped the search.
         best = found.best
         shown = []
-        if best.evidence.decrement > _evidence.MODE_DECREMENT:
+        if best.result.stop_reason in ("max_fun", "abnormal") or (
+            best.evidence.decrement > _evidence.MODE_DECREMENT
+        ):
             shown.append(best.result)
         stopped = found.points[-1].result
         if stopped.stop_reason == "interrupted" and stopped not in shown:
@@ -722,12 +730,17 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
             )
         curvature = data.curvature(self.layer_sizes_)
         theta = _array_api.host_float64(self.theta_)
+        if getattr(self, "_evidence_seed", None) is None:
+            # Fitted with a number for lambda_ (or by skbpnn < 0.3): the
+            # probes' seed is drawn now, once, and kept.
+            self._evidence_seed = _evidence.seed_from(self.random_state)
+        seed = self._evidence_seed
         evidence = _evidence.evidence_at(
             curvature,
             theta,
             self.fitted_lambda_,
             method=_evidence.choose_method(theta.size),
-            seed=self._evidence_seed,
+            seed=seed,
         )
         if not evidence.converged:
             warnings.warn(_evidence.LANCZOS_MESSAGE, ConvergenceWarning, stacklevel=2)

@@ -56,10 +56,12 @@ MAX_EVALUATIONS = 16
 N_PROBES = 10
 N_STEPS = 100
 
-#: The refits stop when the largest component of the gradient of
-#: ``S = E_D + lambda_/2 |w|^2`` (the summed cost, in nats) is at most this,
-#: or by scipy's relative-decrease test: close enough to the mode that the
-#: remaining Newton decrement is a small correction (see :func:`evidence_at`).
+#: The refits stop when the largest component of the gradient of ``m J =
+#: E_D + lambda_/2 |w|^2`` (the summed cost they minimize, in nats) is at
+#: most this, or by scipy's relative-decrease test: close enough to the mode
+#: of the evidence's ``S`` (which adds the biases' prior ``1e-4/2 |bias|^2``)
+#: that the remaining Newton decrement is a small correction (see
+#: :func:`evidence_at`).
 MODE_GTOL = 1e-5
 
 #: A kept refit farther than this (its Newton decrement, in nats) from its
@@ -158,7 +160,8 @@ class Evidence:
 
     ``log_evidence`` is the Laplace value at the refit's weights plus the
     Newton ``decrement`` ``1/2 g^T A^-1 g`` (``g`` the gradient of ``S``
-    there): to first order, the value at the mode itself. ``gamma`` is
+    there): ``S`` as at the mode, to second order in the step there; ``log
+    det A`` as at the refit's weights. ``gamma`` is
     MacKay's ``k - lambda_ tr(A^-1 M)``, ``weight_norm2`` ``|w|^2``;
     ``std`` and ``gamma_std`` the standard errors of the matrix-free
     estimates (0 when exact), ``method`` ``"dense"``, ``"lanczos"`` or
@@ -207,8 +210,10 @@ def evidence_at(curvature, theta, lambda_, *, method, seed):
     by ``seed``: estimates with standard errors). Both give ``log det A``,
     ``gamma = k - lambda_ tr(A^-1 M)`` and the Newton decrement ``1/2 g^T
     A^-1 g`` of ``S`` at ``theta``, which ``log_evidence`` adds: a
-    Gauss-Newton step from ``theta`` lowers ``S`` by about that much, while
-    ``log det A`` changes by a second-order amount.
+    Gauss-Newton step from ``theta`` lowers ``S`` by about that much (to
+    second order in the step), while ``log det A``, taken at ``theta``,
+    changes by an amount of first order in the step, small once the step
+    is.
     """
     theta = np.asarray(theta, dtype=np.float64)
     mask = weight_mask(curvature.shapes)
@@ -251,7 +256,9 @@ def evidence_at(curvature, theta, lambda_, *, method, seed):
         theta.size - k,
         BIAS_PRECISION,
     )
-    value = value + decrement if np.isfinite(value) else -np.inf
+    value = value + decrement
+    if not np.isfinite(value):
+        value = -np.inf
     return Evidence(
         log_evidence=float(value),
         gamma=float(np.clip(k - lambda_ * trace, 0.0, k)),
@@ -523,8 +530,12 @@ def _bracket(trials, first):
         jump = _MAX_STEP  # no weight determined: towards large lambda_
     direction = 1.0 if jump >= 0 else -1.0
     outcome, best = _walk(trials, first, direction, abs(jump))
-    if outcome == "bracketed" and best is first:
+    if best is first:
+        # The first step lost, or could not be taken (the start at a bound,
+        # as a warm start after a search that ended there): the other side.
         outcome, best = _walk(trials, first, -direction, _MIN_STEP)
+        if outcome == "bracketed" and first.x in (trials.lo, trials.hi):
+            outcome = "bound"  # the only side lost: a maximum at the bound
     return outcome
 
 

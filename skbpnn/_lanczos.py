@@ -312,14 +312,15 @@ def logdet_and_trace(
     matvec : callable
         ``matvec(V) -> A @ V`` for ``V`` of shape ``(n, r)``, float64,
         returning a new ``(n, r)`` array; ``A`` symmetric positive definite.
-        Called with ``r <= n_probes`` columns: ``ceil((n - k) / n_probes)``
-        times for the unmasked block, then twice per Lanczos step (once when
-        the whole of ``A`` is masked). Two leaner forms are used instead
-        where ``matvec`` has them as attributes: ``matvec.add_into(V, out)``
-        adds ``A @ V`` into ``out`` (the recurrence then keeps two ``(n,
-        r)`` arrays in all, not three), and ``matvec.rows(V, index)``
-        returns ``(A @ V)[index]`` for the unmasked rows (the block
-        ``A_bb`` and the first product of each step).
+        Called with ``r <= n_probes`` columns (``n_probes + 1`` with
+        ``vector``): ``ceil((n - k) / n_probes)`` times for the unmasked block,
+        then twice per Lanczos step (once when the whole of ``A`` is masked),
+        and once more with one column for ``vector``'s Schur step. Two leaner
+        forms are used instead where ``matvec`` has them as attributes:
+        ``matvec.add_into(V, out)`` adds ``A @ V`` into ``out`` (the recurrence
+        then keeps two ``(n, r)`` arrays in all, not three), and
+        ``matvec.rows(V, index)`` returns ``(A @ V)[index]`` for the unmasked
+        rows (the block ``A_bb`` and the first product of each step).
     n : int
         Order of ``A``.
     mask : array-like of bool, shape (n,)

@@ -619,12 +619,17 @@ def test_matrix_free_fits_report_their_error_and_repeat_their_number(
     exact = _evidence.evidence_at(
         curvature, best.theta_, best.fitted_lambda_, method="dense", seed=0
     )
-    estimates = [
+    evidences = [
         _evidence.evidence_at(
             curvature, best.theta_, best.fitted_lambda_, method="lanczos", seed=seed
-        ).log_evidence
+        )
         for seed in range(20)
     ]
+    estimates = [ev.log_evidence for ev in evidences]
+    # The reported standard error, averaged over the seeds, is the estimates'
+    # spread (half the log det's: log evidence = ... - 1/2 log det A).
+    ratio = np.mean([ev.std for ev in evidences]) / np.std(estimates)
+    assert 0.6 < ratio < 1.6, ratio
     assert (
         abs(np.mean(estimates) - exact.log_evidence) < 4 * np.std(estimates) / 20**0.5
     )
@@ -667,7 +672,8 @@ def test_sparse_and_dense_input_settle_alike():
     sparse.fit(sp.csr_matrix(X), y)
     assert_allclose(sparse.fitted_lambda_, dense.fitted_lambda_, rtol=0.1)
     assert_allclose(sparse.log_evidence_, dense.log_evidence_, atol=0.5)
-    assert len(dense.lambdas_) < _evidence.MAX_EVALUATIONS  # both settled
+    for fit in (dense, sparse):  # both settled
+        assert len(fit.lambdas_) < _evidence.MAX_EVALUATIONS
 
 
 def test_warm_start_resumes_the_search_and_callback_stops_it(cancer):
@@ -878,3 +884,74 @@ def test_constant_model_message():
     text = _evidence.message(constant)
     assert text.startswith("The data determine none of the weights")
     assert "n_effective_params_=0.004 at lambda_=1)" in text
+
+
+def test_a_search_started_at_a_bound_looks_inside_before_it_warns():
+    """A warm start at the lower bound, the maximum at lambda_ = 1: the walk
+    cannot step outwards, so it walks inwards and settles there."""
+    found = _toy_search(_parabola(1.0), lambda0=_evidence.LAMBDA_BOUNDS[0])
+    assert found.outcome == "settled" and _evidence.message(found) is None
+    assert abs(np.log(found.best.lambda_)) < 0.05
+    # A maximum beyond the bound it starts at: the inner step loses, and
+    # the bound is kept with the warning.
+    found = _toy_search(_parabola(1e-9), lambda0=_evidence.LAMBDA_BOUNDS[0])
+    assert found.outcome == "bound" and "lower bound" in _evidence.message(found)
+    assert len(found.points) >= 2
+
+
+def test_log_evidence_of_a_model_that_kept_no_seed(cancer, monkeypatch):
+    """A model unpickled from skbpnn 0.2 has no kept seed: log_evidence
+    draws one from random_state, as 0.2 did."""
+    X, y = cancer
+    monkeypatch.setattr(_evidence, "DENSE_MAX_PARAMS", 0)
+    clf = BackpropClassifier((4,), lambda_=0.5, random_state=3).fit(X, y)
+    kept = clf.log_evidence(X, y)
+    del clf._evidence_seed
+    assert clf.log_evidence(X, y) == kept  # random_state=3 drew the same seed
+
+
+def test_fitted_lambda_does_not_depend_on_tol(cancer):
+    X, y = cancer
+    loose, tight = (
+        BackpropClassifier((), lambda_="evidence", tol=tol, random_state=0).fit(X, y)
+        for tol in (1e-4, 1e-8)
+    )
+    assert_allclose(loose.fitted_lambda_, tight.fitted_lambda_, rtol=1e-3)
+    assert_allclose(loose.log_evidence_, tight.log_evidence_, atol=1e-3)
+
+
+def test_a_fit_by_a_number_leaves_the_random_stream_alone(cancer):
+    """Only log_evidence, when asked, draws the probes' seed: a fit by a
+    number takes from random_state the initial weights alone."""
+    X, y = cancer
+    rng = np.random.RandomState(0)
+    clf = BackpropClassifier((3,), lambda_=1.0, random_state=rng).fit(X, y)
+    expected = np.random.RandomState(0)
+    bp.init_weights((6, 3, 1), random_state=expected)
+    assert rng.randint(1000) == expected.randint(1000)
+    # log_evidence draws once and keeps it: the same number twice.
+    assert clf.log_evidence(X, y) == clf.log_evidence(X, y)
+
+
+def test_the_kept_refits_own_warning_when_it_ran_out_or_is_far_from_its_mode(
+    cancer, monkeypatch
+):
+    X, y = cancer
+    # Out of evaluations: the refit's ConvergenceWarning, whatever its
+    # distance from the mode.
+    with pytest.warns(ConvergenceWarning, match="max_fun"):
+        BackpropClassifier((5,), lambda_="evidence", max_fun=30, random_state=0).fit(
+            X, y
+        )
+    # At max_iter: shown when the kept refit is more than MODE_DECREMENT nats
+    # from its mode, not when it is nearer.
+    for limit, shown in ((1e9, False), (0.0, True)):
+        monkeypatch.setattr(_evidence, "MODE_DECREMENT", limit)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            clf = BackpropClassifier(
+                (5,), lambda_="evidence", max_iter=15, random_state=0
+            ).fit(X, y)
+        assert clf.stop_reason_ == "max_iter"
+        iterations = [w for w in caught if "iterations without" in str(w.message)]
+        assert len(iterations) == shown
