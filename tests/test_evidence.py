@@ -457,6 +457,7 @@ def test_search_that_does_not_settle_warns_and_keeps_the_best():
     assert found.best.score == max(p.score for p in found.points)
     bound = _toy_search(_parabola(1e9))
     assert bound.outcome == "bound" and "upper bound" in _evidence.message(bound)
+    assert "bound of the search (n_effective_params_=1)" in _evidence.message(bound)
     assert bound.best.lambda_ == _evidence.LAMBDA_BOUNDS[1]
     lower = _toy_search(_parabola(1e-9))
     assert lower.outcome == "bound" and "lower bound" in _evidence.message(lower)
@@ -505,8 +506,14 @@ def test_parabola_vertex_stays_inside_its_bracket():
     c = point(0.2, -0.01)
     x, gain = _evidence._parabola_vertex(a, b, c)
     assert_allclose(x, 0.18, rtol=1e-10)
-    # No maximum (a convex parabola), or a -inf score: no gain.
+    # A vertex beyond a, likewise 0.9 of the way there.
+    x, gain = _evidence._parabola_vertex(point(-0.2, -0.01), b, point(1.0, -1.69))
+    assert_allclose(x, -0.18, rtol=1e-10)
+    # No maximum (a convex parabola, however slightly), or a -inf score: no
+    # gain.
     assert _evidence._parabola_vertex(a, point(0.0, -2.0), c)[1] == 0.0
+    slight = [point(x, 0.5 * x * x) for x in (-1.0, 0.0, 1.0)]
+    assert _evidence._parabola_vertex(*slight) == (0.0, 0.0)
     assert _evidence._parabola_vertex(point(-1, -np.inf), b, c)[1] == 0.0
 
 
