@@ -493,7 +493,9 @@ def test_weight_mask_marks_the_penalized_weights():
 
 
 @pytest.mark.parametrize("sizes", [(3, 4, 2), (3, 1)])
-def test_log_evidence_matches_an_independent_dense_computation(sizes):
+@pytest.mark.parametrize("bias_precision", [None, 0.5])
+def test_log_evidence_matches_an_independent_dense_computation(sizes, bias_precision):
+    # None: the default, BIAS_PRECISION, written here as the number 1e-4.
     rng = np.random.RandomState(2)
     m = 12
     X = rng.randn(m, sizes[0])
@@ -501,8 +503,9 @@ def test_log_evidence_matches_an_independent_dense_computation(sizes):
     w = rng.randint(1, 4, m).astype(float)
     lambda_ = 0.7
     theta = bp.init_weights(sizes, epsilon_init=1.0, random_state=0)
+    kwargs = {} if bias_precision is None else {"bias_precision": bias_precision}
     value, gamma = bp.log_evidence(
-        theta, X, Y, sizes, lambda_, w, return_n_effective_params=True
+        theta, X, Y, sizes, lambda_, w, return_n_effective_params=True, **kwargs
     )
     # MacKay's formula written out, from finite-difference Jacobians.
     h = bp.feedforward(theta, X, sizes)
@@ -512,7 +515,7 @@ def test_log_evidence_matches_an_independent_dense_computation(sizes):
     for s_next, cols in bp.layer_shapes(sizes):
         mask[start + s_next : start + s_next * cols] = True
         start += s_next * cols
-    k, b = mask.sum(), 1e-4
+    k, b = mask.sum(), 1e-4 if bias_precision is None else bias_precision
     A = finite_difference_gauss_newton(theta, X, sizes, w) + np.diag(
         np.where(mask, lambda_, b)
     )
@@ -531,8 +534,45 @@ def test_log_evidence_matches_an_independent_dense_computation(sizes):
         gamma, k - lambda_ * np.trace(np.linalg.solve(A, np.diag(mask))), rtol=1e-8
     )
     assert 0 < gamma < k
-    # lambda_ = 0 is an improper prior: -inf, not NaN.
-    assert bp.log_evidence(theta, X, Y, sizes, 0.0) == -np.inf
+    # The evidence is computed in float64 whatever the dtypes of theta and X:
+    # float32 ones give the value of their float64 copies.
+    theta32, X32 = theta.astype(np.float32), X.astype(np.float32)
+    assert bp.log_evidence(theta32, X32, Y, sizes, lambda_, w, **kwargs) == (
+        bp.log_evidence(
+            theta32.astype(float), X32.astype(float), Y, sizes, lambda_, w, **kwargs
+        )
+    )
+    # lambda_ = 0 is an improper prior: -inf, not NaN, and no log(0) warning.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert bp.log_evidence(theta, X, Y, sizes, 0.0) == -np.inf
+
+
+def test_posterior_precision_and_gamma_in_float64_from_float32_input():
+    # A float32 G (or A) is taken in float64: the priors' precisions, down
+    # to 1e-4 beside entries of 1e5, are added in full (in float32 they
+    # would vanish: its rounding of 1e5 is 8e-3), and tr(A^-1 M) is taken
+    # from float64 arithmetic on the same numbers (float32's would be wrong
+    # by about A's condition number times 1e-7).
+    sizes = (3, 4, 2)
+    mask = bp.weight_mask(sizes)
+    J = 100 * np.random.RandomState(0).randn(10, mask.size)  # G of rank 10
+    G32 = (J.T @ J).astype(np.float32)
+    A = bp.posterior_precision(G32, sizes, 0.3)
+    assert A.dtype == np.float64
+    assert_allclose(
+        np.diag(A) - np.diag(G32).astype(np.float64),
+        np.where(mask, 0.3, 1e-4),
+        rtol=0,
+        atol=1e-10,
+    )
+    A32 = A.astype(np.float32)
+    assert np.linalg.cond(A32.astype(np.float64)) > 1e6
+    assert_allclose(
+        bp.n_effective_params(A32, mask, 0.3),
+        bp.n_effective_params(A32.astype(np.float64), mask, 0.3),
+        rtol=1e-12,
+    )
 
 
 # The Gauss-Newton-vector product against a finite-difference Jacobian
@@ -551,6 +591,11 @@ def test_gauss_newton_product_equals_finite_difference_jacobians(sizes, weighted
     # One vector gives the same as a column of V.
     Gv = bp.gauss_newton_product(theta, X, sizes, V[:, 1], sample_weight=w)
     assert_allclose(Gv, GV[:, 1], rtol=1e-13, atol=1e-14)
+    # One row is data too.
+    w1 = None if w is None else w[:1]
+    G1V = finite_difference_gauss_newton(theta, X[:1], sizes, w1) @ V
+    GV = bp.gauss_newton_product(theta, X[:1], sizes, V, sample_weight=w1)
+    assert_allclose(GV, G1V, rtol=1e-7, atol=1e-8 * np.abs(G1V).max())
 
 
 def test_gauss_newton_product_is_the_hessian_without_hidden_layers():
@@ -582,6 +627,14 @@ def test_gauss_newton_product_float32_and_sparse(fmt):
     GV = bp.gauss_newton_product(theta, X_in, sizes, V, sample_weight=w)
     assert GV.dtype == np.float64
     assert_allclose(GV, expected, rtol=rtol, atol=rtol * np.abs(expected).max())
+    if fmt == "dense32":
+        # Computed in float32, as documented: its rounding (1e-7 relative)
+        # shows against the float64 product of the same numbers, which
+        # float64's alone (1e-16) would not.
+        GV64 = bp.gauss_newton_product(
+            theta, X_in.astype(np.float64), sizes, V, sample_weight=w
+        )
+        assert np.abs(GV - GV64).max() > 1e-10 * np.abs(GV64).max()
 
 
 def test_gauss_newton_product_bad_arguments():
@@ -590,8 +643,12 @@ def test_gauss_newton_product_bad_arguments():
         bp.gauss_newton_product(theta, X, sizes, np.ones(theta.size + 1))
     with pytest.raises(ValueError, match="V must have shape"):
         bp.gauss_newton_product(theta, X, sizes, np.ones((theta.size, 2, 1)))
-    with pytest.raises(ValueError, match="V must be finite"):
+    with pytest.raises(ValueError, match=r"^V must be finite\.$"):
         bp.gauss_newton_product(theta, X, sizes, np.full(theta.size, np.nan))
+    with pytest.raises(
+        ValueError, match=r"^X has no rows: the Gauss-Newton matrix needs data\.$"
+    ):
+        bp.gauss_newton_product(theta, X[:0], sizes, np.ones(theta.size))
     with pytest.raises(ValueError, match="sample_weight"):
         bp.gauss_newton_product(
             theta, X, sizes, np.ones(theta.size), sample_weight=-np.ones(5)

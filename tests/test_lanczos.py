@@ -8,9 +8,13 @@ stated multiple of the reported standard errors where it is stochastic
 every run).
 """
 
+import re
+import tracemalloc
+import warnings
+
 import numpy as np
 import pytest
-from numpy.testing import assert_allclose
+from numpy.testing import assert_allclose, assert_array_equal
 from threadpoolctl import threadpool_limits
 
 from skbpnn._lanczos import logdet_and_trace
@@ -70,6 +74,14 @@ def test_defaults_within_three_standard_errors(P, seed, lambda_):
     assert est.converged
     assert abs(est.logdet - logdet) <= 3 * est.logdet_std
     assert abs(est.trace - trace) <= 3 * est.trace_std
+    # The standard errors are those of the means of the 10 samples.
+    for samples, mean, std in [
+        (est.logdet_samples, est.logdet, est.logdet_std),
+        (est.trace_samples, est.trace, est.trace_std),
+    ]:
+        assert samples.shape == (10,)
+        assert_allclose(mean, samples.mean(), rtol=1e-14)
+        assert_allclose(std, samples.std(ddof=1) / np.sqrt(10), rtol=1e-14)
     gamma = mask.sum() - lambda_ * trace
     assert est.logdet_std <= 0.03 * np.sum(np.abs(np.log(np.linalg.eigvalsh(A))))
     assert lambda_ * est.trace_std <= 0.03 * gamma
@@ -116,6 +128,7 @@ def test_per_probe_samples_are_exact_quadratic_forms_when_lanczos_completes():
     est = logdet_and_trace(
         lambda V: A @ V, P, mask, n_probes=3, n_steps=P, tol=0.0, random_state=seed
     )
+    assert est.converged and est.n_steps == mask.sum()  # steps capped at k
     # The probes as drawn inside: Rademacher signs of RandomState(seed), a
     # column at a time.
     signs = np.where(np.random.RandomState(seed).random((3, P)).T < 0.5, -1, 1)
@@ -153,7 +166,11 @@ def test_all_masked_and_none_masked():
     # No masked entry: log det A from the formed block alone, exactly.
     est = logdet_and_trace(lambda V: A @ V, 200, np.zeros(200, dtype=bool))
     assert_allclose(est.logdet, logdet, rtol=1e-10)
-    assert est.trace == 0.0 and est.logdet_std == 0.0
+    assert (est.trace, est.logdet_std, est.trace_std) == (0.0, 0.0, 0.0)
+    assert_array_equal(est.logdet_samples, np.full(10, est.logdet))
+    assert_array_equal(est.trace_samples, np.zeros(10))
+    # No recurrence: the 20 products (10 columns each) of the block alone.
+    assert est.n_steps == 0 and est.n_matvecs == 20 and est.converged is True
 
 
 def test_same_seed_same_estimates_and_probes_per_call():
@@ -224,20 +241,270 @@ def test_lean_products_give_the_same_estimates(max_unmasked):
         assert lean.calls == ["add_into"] * est.n_steps
 
 
+# --------------------------------------------------------------------------
+# Exact cases: where neither the probes nor the quadrature make an error
+# --------------------------------------------------------------------------
+
+
+def test_exact_on_the_identity_and_on_one_by_one_matrices():
+    # A = I: q_1 is an eigenvector (alpha_1 = 1 exactly, the residual 0), so
+    # every recurrence stops after one step, and every probe gives
+    # log det A = 0 and tr(A^-1) = n.
+    est = logdet_and_trace(
+        lambda V: V.copy(), 4, np.ones(4, dtype=bool), n_probes=2, random_state=0
+    )
+    assert (est.logdet, est.trace, est.logdet_std, est.trace_std) == (0, 4, 0, 0)
+    assert est.n_steps == 1 and est.n_matvecs == 1 and est.converged
+    # The smallest matrix, n = 1: masked, one step is the exact quadrature;
+    # unmasked, the formed block alone.
+    est = logdet_and_trace(
+        lambda V: 3.0 * V, 1, np.array([True]), n_probes=2, n_steps=1, random_state=0
+    )
+    assert_allclose([est.logdet, est.trace], [np.log(3.0), 1 / 3.0], rtol=1e-15)
+    assert est.n_steps == 1 and est.converged
+    est = logdet_and_trace(lambda V: 3.0 * V, 1, np.array([False]))
+    assert_allclose(est.logdet, np.log(3.0), rtol=1e-15)
+    assert est.trace == 0.0
+
+
+@pytest.mark.parametrize("max_unmasked", [2048, 0])
+def test_exact_with_as_many_steps_as_eigenvalues(max_unmasked):
+    # Diagonal A: z^T f(A) z = sum_i f(a_i) for every Rademacher z, so the
+    # probes make no error; and m steps of Lanczos quadrature are exact on a
+    # spectrum of m points: 4 on S = A_ww, 6 on A itself (max_unmasked=0,
+    # where the trace is the conjugate gradient's (M z)^T A^-1 z). Every
+    # sample is then log det A and tr(A^-1 M) to rounding, and ``converged``.
+    d = np.array([0.5, 1.0, 2.0, 4.0, 8.0, 3.0])
+    mask = np.array([True, True, True, True, False, False])
+    n_steps = 4 if max_unmasked else 6
+    est = logdet_and_trace(
+        lambda V: d[:, None] * V,
+        6,
+        mask,
+        n_probes=3,
+        n_steps=n_steps,
+        tol=0.0,
+        random_state=0,
+        max_unmasked=max_unmasked,
+    )
+    assert_allclose(est.logdet_samples, np.log(d).sum(), rtol=1e-12)
+    assert_allclose(est.trace_samples, np.sum(1 / d[mask]), rtol=1e-12)
+    assert est.n_steps == n_steps and est.converged
+
+
+def test_the_recurrence_keeps_two_float64_arrays():
+    # The module's claim on memory: the recurrence holds two (n, r) float64
+    # arrays (with an operator that adds into them), besides the probes'
+    # int8 signs (an eighth of one) and temporaries of one column. numpy
+    # reports its allocations to tracemalloc: the peak is 2.33 arrays here;
+    # a third float64 array, or float64 signs, would bring it above 3.
+    n, r = 50_000, 10
+    d = np.array([1.0, 2.0, 4.0])[np.arange(n) % 3]  # 3 steps, then exact
+
+    class Diagonal:
+        def __call__(self, V):
+            return d[:, None] * V
+
+        def add_into(self, V, out):
+            for i in range(V.shape[1]):
+                out[:, i] += d * V[:, i]
+            return out
+
+    tracemalloc.start()
+    try:
+        est = logdet_and_trace(Diagonal(), n, np.ones(n, dtype=bool), random_state=0)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert_allclose(est.logdet, np.log(d).sum(), rtol=1e-12)
+    assert peak < 2.6 * n * r * 8
+
+
+# --------------------------------------------------------------------------
+# The stopping rules
+# --------------------------------------------------------------------------
+
+
+def two_by_two_blocks(pairs, scale):
+    """``diag(B_1, B_2, ...)``, ``B_i = [[a, c], [c, a]]`` with eigenvalues
+    ``pairs[i] = (a - c, a + c)`` on ``(1, -1)`` and ``(1, 1)``; times ``scale``."""
+    A = np.zeros((2 * len(pairs), 2 * len(pairs)))
+    for i, (low, high) in enumerate(pairs):
+        a, c = (high + low) / 2, (high - low) / 2
+        A[2 * i : 2 * i + 2, 2 * i : 2 * i + 2] = [[a, c], [c, a]]
+    return A * scale
+
+
+class FiniteProducts(LeanProducts):
+    """``LeanProducts`` that fails on any non-finite array it is handed."""
+
+    def add_into(self, V, out):
+        assert np.all(np.isfinite(V)) and np.all(np.isfinite(out))
+        return super().add_into(V, out)
+
+    def rows(self, V, index):
+        assert np.all(np.isfinite(V))
+        return super().rows(V, index)
+
+
+@pytest.mark.parametrize("scale", [1.0, 1e6 / 3])
+def test_each_probe_stops_where_its_krylov_space_ends(scale):
+    # A = diag(B_1, B_2, D): B_1's eigenvalues (1, 3), B_2's (3, 5), D two
+    # unmasked entries. On each block a Rademacher probe is +-(1, 1) or
+    # +-(1, -1), one eigenvector: it meets two distinct eigenvalues, or one
+    # (3 and 3). Its Krylov space ends after 2 steps, or 1, where its
+    # recurrence stops with the exact quadrature; the others go on. Scaled
+    # by 1e6 / 3, the residual at the end is rounding (about 1e-10, not 0):
+    # the test for the end is relative to A's scale.
+    A = np.zeros((6, 6))
+    A[:4, :4] = two_by_two_blocks([(1, 3), (3, 5)], scale)
+    A[4:, 4:] = np.diag([2.0, 7.0]) * scale
+    mask = np.arange(6) < 4
+    r, seed = 6, 2  # probes 0 and 5 meet one eigenvalue
+    signs = np.where(np.random.RandomState(seed).random((r, 6)).T < 0.5, -1, 1)
+    one_eigenvalue = (signs[0] == signs[1]) & (signs[2] != signs[3])
+    assert one_eigenvalue.any() and not one_eigenvalue.all()
+    eigenvalues, vectors = np.linalg.eigh(A[:4, :4])
+    Z = vectors.T @ signs[:4]
+    operator = FiniteProducts(A)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        est = logdet_and_trace(operator, 6, mask, n_probes=r, random_state=seed)
+    assert_allclose(
+        est.logdet_samples,
+        np.log(eigenvalues) @ Z**2 + np.log(14 * scale**2),
+        rtol=1e-12,
+    )
+    assert_allclose(est.trace_samples, (1 / eigenvalues) @ Z**2, rtol=1e-12)
+    # 2 steps in all, each a product of the unmasked rows and one in full,
+    # after the one product that forms the block.
+    assert est.n_steps == 2 and est.converged
+    assert operator.calls == ["rows"] + ["rows", "add_into"] * 2
+
+
+@pytest.mark.parametrize(
+    "max_unmasked, shift, tol, stop",
+    [(2048, 0.0, 2.1, 35), (2048, 0.0, 0.5, 40), (0, 10.0, 0.8, 25), (0, 1.0, 0.5, 35)],
+)
+def test_the_estimates_stop_by_the_stated_rule(max_unmasked, shift, tol, stop):
+    # The rule: every 5 steps, compare the means of the samples with those
+    # 5 steps before; stop when both moved by at most tol times their
+    # standard errors, std(ddof=1) / sqrt(r). The samples after c steps are
+    # those of a run capped at c steps (tol=0 never stops before). On S, the
+    # largest ratio of move to standard error falls as 15, 11.5, 6.6, 4.0,
+    # 2.19, 0.93, 0.45 at 10, 15, ..., 40 steps; on A + 10 I itself
+    # (max_unmasked=0) as 20, 4.3, 0.83, 0.14 at 10 to 25 steps. tol=2.1
+    # and 0.8 sit 4% below a ratio, so that a rule off by the ddof (5%)
+    # stops elsewhere; the other cases catch rules that check other steps,
+    # or other samples (on A + I, the trace's conjugate-gradient form).
+    P, seed = 300, 4
+    A, mask = ggn_like(P, seed)
+    A += shift * np.eye(P)
+
+    def run(**kwargs):
+        return logdet_and_trace(
+            lambda V: A @ V,
+            P,
+            mask,
+            random_state=seed,
+            max_unmasked=max_unmasked,
+            **kwargs,
+        )
+
+    est = run(tol=tol)
+    c, previous = 0, None
+    while True:
+        c += 5
+        capped = run(n_steps=c, tol=0.0)
+        samples = (capped.logdet_samples, capped.trace_samples)
+        if previous is not None and all(
+            abs(now.mean() - before.mean()) <= tol * now.std(ddof=1) / np.sqrt(10)
+            for now, before in zip(samples, previous)
+        ):
+            break
+        previous = samples
+    assert c == stop
+    assert est.converged and est.n_steps == stop
+    assert_allclose(est.logdet_samples, capped.logdet_samples, rtol=1e-12)
+    assert_allclose(est.trace_samples, capped.trace_samples, rtol=1e-12)
+
+
+def test_the_defaults_are_the_documented_ones():
+    # n_probes=10, n_steps=100, tol=0.1 (max_unmasked: the next test).
+    A, mask = ggn_like(300, 4)
+    default = logdet_and_trace(lambda V: A @ V, 300, mask, random_state=4)
+    explicit = logdet_and_trace(
+        lambda V: A @ V,
+        300,
+        mask,
+        n_probes=10,
+        n_steps=100,
+        tol=0.1,
+        max_unmasked=2048,
+        random_state=4,
+    )
+    assert default.n_steps == explicit.n_steps
+    assert_array_equal(default.logdet_samples, explicit.logdet_samples)
+    assert_array_equal(default.trace_samples, explicit.trace_samples)
+
+
+@pytest.mark.parametrize(
+    "n_unmasked, max_unmasked, formed",
+    [(5, 5, True), (5, 4, False), (2048, None, True), (2049, None, False)],
+)
+def test_the_block_is_formed_up_to_max_unmasked_entries(
+    n_unmasked, max_unmasked, formed
+):
+    # The path shows in the products: ceil((n - k) / 10) to form A_bb, then
+    # two per step; or one per step on A itself. Diagonal A, 3 masked
+    # entries of 3 distinct values: 3 steps, exact. None: the default, 2048.
+    d = np.r_[np.full(n_unmasked, 2.0), [1.0, 2.0, 4.0]]
+    n = d.size
+    mask = np.arange(n) >= n_unmasked
+    kwargs = {} if max_unmasked is None else {"max_unmasked": max_unmasked}
+    est = logdet_and_trace(lambda V: d[:, None] * V, n, mask, random_state=0, **kwargs)
+    assert est.n_steps == 3
+    assert est.n_matvecs == (-(-n_unmasked // 10) + 6 if formed else 3)
+    assert_allclose(est.logdet, np.log(d).sum(), rtol=1e-12)
+    assert_allclose(est.trace, 1.75, rtol=1e-12)
+
+
 def test_bad_arguments_give_value_errors():
     A = np.eye(5)
     mask = np.ones(5, dtype=bool)
+
+    def message(text):
+        return "^" + re.escape(text) + "$"
+
     with pytest.raises(ValueError, match="mask"):
         logdet_and_trace(lambda V: A @ V, 5, np.ones(4, dtype=bool))
     with pytest.raises(ValueError, match="mask"):
         logdet_and_trace(lambda V: A @ V, 5, np.ones(5))
-    with pytest.raises(ValueError, match="n_probes"):
-        logdet_and_trace(lambda V: A @ V, 5, mask, n_probes=1)
-    with pytest.raises(ValueError, match="n_steps"):
-        logdet_and_trace(lambda V: A @ V, 5, mask, n_steps=0)
+    with pytest.raises(ValueError, match=message("n must be an int >= 1, got 0.")):
+        logdet_and_trace(lambda V: A @ V, 0, mask[:0])
+    for value in (1, 2.5, True):
+        with pytest.raises(
+            ValueError, match=message(f"n_probes must be an int >= 2, got {value!r}.")
+        ):
+            logdet_and_trace(lambda V: A @ V, 5, mask, n_probes=value)
+    for value in (0, 10.5, True):
+        with pytest.raises(
+            ValueError, match=message(f"n_steps must be an int >= 1, got {value!r}.")
+        ):
+            logdet_and_trace(lambda V: A @ V, 5, mask, n_steps=value)
+    with pytest.raises(
+        ValueError, match=message("max_unmasked must be an int >= 0, got -1.")
+    ):
+        logdet_and_trace(lambda V: A @ V, 5, mask, max_unmasked=-1)
     with pytest.raises(ValueError, match="tol"):
         logdet_and_trace(lambda V: A @ V, 5, mask, tol=-1.0)
-    with pytest.raises(ValueError, match="random_state"):
+    with pytest.raises(
+        ValueError,
+        match=message(
+            "random_state must be None, an int, a numpy RandomState or "
+            "Generator, got '0'."
+        ),
+    ):
         logdet_and_trace(lambda V: A @ V, 5, mask, random_state="0")
     with pytest.raises(ValueError, match="matvec"):
         logdet_and_trace(lambda V: V[:4], 5, mask)
