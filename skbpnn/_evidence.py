@@ -164,9 +164,8 @@ class Evidence:
     det A`` as at the refit's weights. ``gamma`` is
     MacKay's ``k - lambda_ tr(A^-1 M)``, ``weight_norm2`` ``|w|^2``;
     ``std`` and ``gamma_std`` the standard errors of the matrix-free
-    estimates (0 when exact), ``method`` ``"dense"``, ``"lanczos"`` or
-    ``"none"`` (a diverged refit), and ``converged`` False when the
-    Lanczos recurrences did not settle.
+    estimates (0 when exact), and ``converged`` False when the Lanczos
+    recurrences did not settle. A diverged refit's is ``-inf``.
     """
 
     log_evidence: float
@@ -176,7 +175,6 @@ class Evidence:
     decrement: float = 0.0
     std: float = 0.0
     gamma_std: float = 0.0
-    method: str = "dense"
     converged: bool = True
 
 
@@ -267,7 +265,6 @@ def evidence_at(curvature, theta, lambda_, *, method, seed):
         decrement=decrement,
         std=std,
         gamma_std=gamma_std,
-        method=method,
         converged=bool(converged),
     )
 
@@ -420,7 +417,7 @@ class _Trials:
         if np.all(np.isfinite(result.theta)) and np.isfinite(result.loss):
             ev = self.evidence(result.theta, lambda_)
         else:  # diverged: the worst point
-            ev = Evidence(-np.inf, 0.0, lambda_, 0.0, method="none")
+            ev = Evidence(-np.inf, 0.0, lambda_, 0.0)
         point = Point(lambda_, result, ev)
         self.points.append(point)
         if result.stop_reason in ("callback", "interrupted"):

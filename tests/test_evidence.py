@@ -962,3 +962,98 @@ def test_the_kept_refits_own_warning_when_it_ran_out_or_is_far_from_its_mode(
         assert clf.stop_reason_ == "max_iter"
         iterations = [w for w in caught if "iterations without" in str(w.message)]
         assert len(iterations) == shown
+
+
+def test_a_refit_that_diverges_mid_search_scores_minus_infinity():
+    """A refit whose weights or cost overflowed is the worst point: it is
+    never kept, and the search goes on from the finite ones."""
+
+    def fit_at(lambda_, theta_start):
+        result = _ToyResult(lambda_)
+        if 3.5 < lambda_ < 8:  # the weights overflow
+            result.theta = np.array([np.nan, 1.0])
+        elif lambda_ >= 8:  # the cost does
+            result.loss = np.inf
+        return result
+
+    def evidence(theta, lambda_):
+        assert np.all(np.isfinite(theta))  # never asked for a diverged refit
+        return _evidence.Evidence(-((np.log(lambda_) - 1.0) ** 2), 1.0, lambda_, 1.0)
+
+    found = _evidence.search(fit_at, evidence, np.zeros(2), 1.0)
+    scores = np.array([p.score for p in found.points])
+    diverged = np.array([p.lambda_ > 3.5 for p in found.points])
+    assert diverged.any() and np.all(scores[diverged] == -np.inf)
+    assert np.all(np.isfinite(scores[~diverged]))
+    assert found.best.score == scores.max() and np.isfinite(found.best.score)
+    assert abs(found.best.x - 1.0) < 0.05
+
+
+@pytest.mark.parametrize(
+    "lambda0, gamma, weight_norm2, second",
+    [
+        (1.0, 0.2, 1.0, 0.2),  # MacKay's update, within [log 1.5, log 10]
+        (5.0, 1.0, 1.0, 1.0),  # from elsewhere than lambda_ = 1
+        (1.0, 1.35, 1.0, 1.5),  # a short jump: at least log 1.5
+        (1.0, 1e-6, 1.0, 0.1),  # a long jump: at most log 10
+        (1.0, 2e3, 1.0, 10.0),
+        (1.0, 0.0, 1.0, 10.0),  # no weight determined: towards large lambda_
+        (1.0, 1.0, 0.0, 10.0),
+    ],
+)
+def test_the_first_step_goes_to_mackays_update(lambda0, gamma, weight_norm2, second):
+    lambdas = []
+
+    def fit_at(lambda_, theta_start):
+        lambdas.append(lambda_)
+        return _ToyResult(lambda_)
+
+    def evidence(theta, lambda_):
+        return _evidence.Evidence(
+            -((np.log(lambda_) - 9) ** 2), gamma, lambda_, weight_norm2
+        )
+
+    _evidence.search(fit_at, evidence, np.zeros(2), lambda0, max_evaluations=2)
+    assert_allclose(lambdas[0], lambda0, rtol=1e-12)
+    assert_allclose(lambdas[1], second, rtol=1e-12)
+
+
+def test_a_stopped_refit_ends_the_search_as_stopped():
+    def fit_at(lambda_, theta_start):
+        result = _ToyResult(lambda_)
+        result.stop_reason = "callback" if lambda_ != 1.0 else "converged"
+        return result
+
+    def evidence(theta, lambda_):
+        return _evidence.Evidence(-((np.log(lambda_) - 3) ** 2), 1.0, lambda_, 1.0)
+
+    found = _evidence.search(fit_at, evidence, np.zeros(2), 1.0)
+    assert found.outcome == "stopped" and found.settled
+    assert len(found.points) == 2 and _evidence.message(found) is None
+
+
+def test_the_exact_path_up_to_dense_max_params():
+    limit = _evidence.DENSE_MAX_PARAMS
+    assert _evidence.choose_method(limit) == "dense"
+    assert _evidence.choose_method(limit + 1) == "lanczos"
+
+
+def test_a_settled_matrix_free_search_gives_no_lanczos_warning(cancer, monkeypatch):
+    X, y = cancer
+    monkeypatch.setattr(_evidence, "DENSE_MAX_PARAMS", 0)
+    clf = BackpropClassifier((4,), lambda_="evidence", random_state=0)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("error", message=".*Lanczos")
+        clf.fit(X, y)
+    # gamma's standard error: that of lambda_ tr(A^-1 M), against its spread
+    # over seeds.
+    curvature = clf._training_data(X, y, None, reset=False).curvature(clf.layer_sizes_)
+    evidences = [
+        _evidence.evidence_at(
+            curvature, clf.theta_, clf.fitted_lambda_, method="lanczos", seed=seed
+        )
+        for seed in range(20)
+    ]
+    gammas = [ev.gamma for ev in evidences]
+    ratio = np.mean([ev.gamma_std for ev in evidences]) / np.std(gammas)
+    assert 0.6 < ratio < 1.6, ratio
