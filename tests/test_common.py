@@ -38,8 +38,22 @@ def _evidence_checks():
     """
     by_evidence = BackpropClassifier(lambda_="evidence", random_state=0)
     for estimator, check in estimator_checks_generator(by_evidence, mark="xfail"):
-        slow = "array_api" in _check_id(check)
-        yield pytest.param(estimator, check, marks=[pytest.mark.slow] if slow else [])
+        name = _check_id(check)
+        marks = [pytest.mark.slow] if "array_api" in name else []
+        if "array_api_input" in name and "float32" in name:
+            # The check fits unscaled iris, where every refit stops at
+            # max_iter and the scores of nearby lambdas differ by modes:
+            # float32 rounding, which the numpy and array API paths do not
+            # share, can change a comparison of the search and with it the
+            # number of lambdas tried, the shape of lambdas_ and scores_.
+            marks.append(
+                pytest.mark.xfail(
+                    reason="float32 rounding can change the evidence search's "
+                    "length between the numpy and array API paths",
+                    strict=False,
+                )
+            )
+        yield pytest.param(estimator, check, marks=marks)
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
