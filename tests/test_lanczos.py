@@ -412,9 +412,8 @@ def test_the_estimates_stop_by_the_stated_rule(max_unmasked, shift, tol, stop):
         )
 
     est = run(tol=tol)
-    c, previous = 0, None
-    while True:
-        c += 5
+    previous = None
+    for c in range(5, 101, 5):  # up to the default n_steps
         capped = run(n_steps=c, tol=0.0)
         samples = (capped.logdet_samples, capped.trace_samples)
         if previous is not None and all(
