@@ -300,12 +300,13 @@ def test_exact_with_as_many_steps_as_eigenvalues(max_unmasked):
     assert est.n_steps == n_steps and est.converged
     # The same holds for v^T A^-1 v: for v, and for v on the unmasked
     # entries alone (on S its recurrence then has nothing to do), given in
-    # float32 (taken in float64: the value of its float64 copy).
+    # float32 (taken in float64: the value of its float64 copy); here with
+    # the operator's lean forms, as the evidence's.
     v = np.array([1.0, -2.0, 0.5, 3.0, -1.5, 2.5])
     v_b = np.where(mask, 0.0, v)
     for vector in (v, v_b, v.astype(np.float32)):
         est = logdet_and_trace(
-            lambda V: d[:, None] * V,
+            LeanProducts(np.diag(d)),
             6,
             mask,
             n_probes=3,
