@@ -171,6 +171,7 @@ def test_all_masked_and_none_masked():
     assert_array_equal(est.trace_samples, np.zeros(10))
     # No recurrence: the 20 products (10 columns each) of the block alone.
     assert est.n_steps == 0 and est.n_matvecs == 20 and est.converged is True
+    assert est.quadratic is None  # no vector asked for
 
 
 def test_same_seed_same_estimates_and_probes_per_call():
@@ -249,12 +250,19 @@ def test_lean_products_give_the_same_estimates(max_unmasked):
 def test_exact_on_the_identity_and_on_one_by_one_matrices():
     # A = I: q_1 is an eigenvector (alpha_1 = 1 exactly, the residual 0), so
     # every recurrence stops after one step, and every probe gives
-    # log det A = 0 and tr(A^-1) = n.
+    # log det A = 0 and tr(A^-1) = n; v^T A^-1 v = |v|^2.
+    v = np.array([1.0, -2.0, 0.5, 3.0])
     est = logdet_and_trace(
-        lambda V: V.copy(), 4, np.ones(4, dtype=bool), n_probes=2, random_state=0
+        lambda V: V.copy(),
+        4,
+        np.ones(4, dtype=bool),
+        n_probes=2,
+        random_state=0,
+        vector=v,
     )
     assert (est.logdet, est.trace, est.logdet_std, est.trace_std) == (0, 4, 0, 0)
     assert est.n_steps == 1 and est.n_matvecs == 1 and est.converged
+    assert_allclose(est.quadratic, v @ v, rtol=1e-15)
     # The smallest matrix, n = 1: masked, one step is the exact quadrature;
     # unmasked, the formed block alone.
     est = logdet_and_trace(
@@ -262,8 +270,8 @@ def test_exact_on_the_identity_and_on_one_by_one_matrices():
     )
     assert_allclose([est.logdet, est.trace], [np.log(3.0), 1 / 3.0], rtol=1e-15)
     assert est.n_steps == 1 and est.converged
-    est = logdet_and_trace(lambda V: 3.0 * V, 1, np.array([False]))
-    assert_allclose(est.logdet, np.log(3.0), rtol=1e-15)
+    est = logdet_and_trace(lambda V: 3.0 * V, 1, np.array([False]), vector=[2.0])
+    assert_allclose([est.logdet, est.quadratic], [np.log(3.0), 4 / 3], rtol=1e-15)
     assert est.trace == 0.0
 
 
@@ -290,6 +298,26 @@ def test_exact_with_as_many_steps_as_eigenvalues(max_unmasked):
     assert_allclose(est.logdet_samples, np.log(d).sum(), rtol=1e-12)
     assert_allclose(est.trace_samples, np.sum(1 / d[mask]), rtol=1e-12)
     assert est.n_steps == n_steps and est.converged
+    # The same holds for v^T A^-1 v: for v, and for v on the unmasked
+    # entries alone (on S its recurrence then has nothing to do), given in
+    # float32 (taken in float64: the value of its float64 copy); here with
+    # the operator's lean forms, as the evidence's.
+    v = np.array([1.0, -2.0, 0.5, 3.0, -1.5, 2.5])
+    v_b = np.where(mask, 0.0, v)
+    for vector in (v, v_b, v.astype(np.float32)):
+        est = logdet_and_trace(
+            LeanProducts(np.diag(d)),
+            6,
+            mask,
+            n_probes=3,
+            n_steps=n_steps,
+            tol=0.0,
+            random_state=0,
+            max_unmasked=max_unmasked,
+            vector=vector,
+        )
+        exact = np.sum(vector.astype(np.float64) ** 2 / d)
+        assert_allclose(est.quadratic, exact, rtol=1e-14)
 
 
 def test_the_recurrence_keeps_two_float64_arrays():
@@ -412,9 +440,8 @@ def test_the_estimates_stop_by_the_stated_rule(max_unmasked, shift, tol, stop):
         )
 
     est = run(tol=tol)
-    c, previous = 0, None
-    while True:
-        c += 5
+    previous = None
+    for c in range(5, 101, 5):  # up to the default n_steps
         capped = run(n_steps=c, tol=0.0)
         samples = (capped.logdet_samples, capped.trace_samples)
         if previous is not None and all(
