@@ -112,6 +112,8 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.linalg import cho_factor, cho_solve, eigh_tridiagonal
 
+from .backprop import as_random_state
+
 # A Lanczos column stops (its Krylov space is invariant: the quadrature is
 # exact) when beta falls below this times the largest |alpha| + beta seen.
 _BREAKDOWN = 1e-12
@@ -141,20 +143,6 @@ class LogdetTrace:
     n_matvecs: int
     converged: bool
     quadratic: float | None = None
-
-
-def _as_random_state(random_state):
-    if isinstance(random_state, (np.random.RandomState, np.random.Generator)):
-        return random_state
-    if random_state is None or (
-        isinstance(random_state, numbers.Integral)
-        and not isinstance(random_state, bool)
-    ):
-        return np.random.RandomState(random_state)
-    raise ValueError(
-        "random_state must be None, an int, a numpy RandomState or Generator, "
-        f"got {random_state!r}."
-    )
 
 
 def _column_dots(A, B):
@@ -392,7 +380,7 @@ def logdet_and_trace(
                 f"vector must be a finite array of shape ({n},), got shape "
                 f"{vector.shape}."
             )
-    rng = _as_random_state(random_state)
+    rng = as_random_state(random_state)
     calls = 0
 
     def checked(AV, shape):

@@ -229,11 +229,18 @@ def sigmoid_gradient(z):
     return g * (1 - g)
 
 
-def _as_random_state(random_state):
+def as_random_state(random_state):
+    """``random_state`` as a numpy RandomState or Generator.
+
+    None and ints seed a new RandomState (the same seeding as scikit-learn's
+    ``check_random_state``); a RandomState or Generator is used as it is.
+    """
     if isinstance(random_state, (np.random.RandomState, np.random.Generator)):
         return random_state
-    if random_state is None or isinstance(random_state, numbers.Integral):
-        # The same seeding as scikit-learn's check_random_state.
+    if random_state is None or (
+        isinstance(random_state, numbers.Integral)
+        and not isinstance(random_state, bool)
+    ):
         return np.random.RandomState(random_state)
     raise ValueError(
         "random_state must be None, an int, a numpy RandomState or Generator, "
@@ -283,7 +290,7 @@ def init_weights(layer_sizes, epsilon_init=None, random_state=None):
             f"epsilon_init must be a positive finite float or None, "
             f"got {epsilon_init!r}."
         )
-    rng = _as_random_state(random_state)
+    rng = as_random_state(random_state)
     parts = []
     for s_next, s_plus_1 in shapes:
         if epsilon_init is None:
