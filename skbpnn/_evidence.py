@@ -464,8 +464,10 @@ def search(
        point and its neighbours, while it promises at least 0.01 nats and
        moves by at least ``log 1.05``, at most three times.
     4. **Check**: refits warm from the best weights at ``lambda_ * 1.5``
-       and ``lambda_ / 1.5``; if either scores higher, it is the new best
-       and steps 3 and 4 run again.
+       and ``lambda_ / 1.5``, on each side where no point tried lies within
+       that factor (such a point, lower as all are, has checked that side);
+       if a new refit scores higher, it is the new best and steps 3 and 4
+       run again.
     5. **Keep** the point of the highest score of all tried.
 
     Each point is one warm refit and one evidence (``G``, or its products,
@@ -583,11 +585,20 @@ def _parabola_vertex(a, b, c):
 
 
 def _check(trials):
-    """Step 4: is the best point higher than refits at ``* 1.5`` and ``/ 1.5``?"""
+    """Step 4: is the best point higher than refits at ``* 1.5`` and ``/ 1.5``?
+
+    A side where a point tried within that factor of the best already
+    scores lower (every other point does: the best is the highest) needs
+    no new refit.
+    """
     best = trials.best()
     step = np.log(CHECK_FACTOR)
-    for x_new in (best.x + step, best.x - step):
-        if trials.clip(x_new) != best.x:
+    for direction in (1.0, -1.0):
+        x_new = trials.clip(best.x + direction * step)
+        near = [
+            p for p in trials.points if 0 < direction * (p.x - best.x) <= step + 1e-9
+        ]
+        if x_new != best.x and not near:
             trials.at(x_new, best.result.theta)
     if trials.best() is not best:
         return "bracketed"  # a higher neighbour: refine and check again

@@ -468,10 +468,18 @@ def test_search_finds_the_maximum_of_a_known_curve(peak):
     assert _evidence.message(found) is None
     assert abs(np.log(found.best.lambda_ / peak)) < 0.05
     assert len(found.points) <= 12
-    # The local check: refits at * 1.5 and / 1.5 of the kept lambda_.
-    xs = np.array([p.x for p in found.points])
-    for factor in (_evidence.CHECK_FACTOR, 1 / _evidence.CHECK_FACTOR):
-        assert np.min(np.abs(xs - (found.best.x + np.log(factor)))) < 1e-12
+    assert_checked(found)
+
+
+def assert_checked(found):
+    """The local check: a lower point tried within a factor 1.5 of the kept
+    lambda_ on each side."""
+    step = np.log(_evidence.CHECK_FACTOR)
+    for side in (1.0, -1.0):
+        near = [
+            p for p in found.points if 0 < side * (p.x - found.best.x) <= step + 1e-9
+        ]
+        assert near and all(p.score < found.best.score for p in near)
 
 
 def test_search_that_does_not_settle_warns_and_keeps_the_best():
@@ -843,9 +851,7 @@ def test_a_higher_neighbour_at_the_check_is_refined_and_checked_again():
         found = _toy_search(_skewed(2.0))
     assert checks == ["bracketed", "settled"]
     assert found.outcome == "settled" and _evidence.message(found) is None
-    xs = np.array([p.x for p in found.points])
-    for factor in (_evidence.CHECK_FACTOR, 1 / _evidence.CHECK_FACTOR):
-        assert np.min(np.abs(xs - (found.best.x + np.log(factor)))) < 1e-12
+    assert_checked(found)
 
 
 def _trials_with(curve, xs):
@@ -893,6 +899,24 @@ def test_check_at_a_bound_and_refine_at_the_edge_of_the_points():
     trials = _trials_with(lambda x: -1e4 * (x - 5.1) ** 2, [4.5, 5.0, 5.5])
     _evidence._refine(trials, max_steps=1)
     assert len(trials.points) == 4
+
+
+def test_the_check_refits_only_the_sides_without_a_point_within_its_factor():
+    step = np.log(_evidence.CHECK_FACTOR)
+    curve = lambda x: -(x**2)  # noqa: E731
+    # Lower points within the factor on both sides: checked already.
+    trials = _trials_with(curve, [0.0, -0.9 * step, step])
+    assert _evidence._check(trials) == "settled"
+    assert len(trials.points) == 3
+    # Only the side beyond the factor is refitted, at the factor exactly.
+    trials = _trials_with(curve, [0.0, -1.1 * step, 0.5 * step])
+    assert _evidence._check(trials) == "settled"
+    assert len(trials.points) == 4
+    assert_allclose(trials.points[3].x, -step, rtol=1e-12)
+    # A point within the factor but at the best's own lambda_ is no check.
+    trials = _trials_with(curve, [0.0, 0.0])
+    _evidence._check(trials)
+    assert_allclose(sorted(p.x for p in trials.points[2:]), [-step, step])
 
 
 def test_neighbours_of_points_at_the_ends():
@@ -971,7 +995,7 @@ def test_the_kept_refits_own_warning_when_it_ran_out_or_is_far_from_its_mode(
     # Out of evaluations: the refit's ConvergenceWarning, whatever its
     # distance from the mode.
     with pytest.warns(ConvergenceWarning, match="max_fun"):
-        BackpropClassifier((5,), lambda_="evidence", max_fun=30, random_state=0).fit(
+        BackpropClassifier((5,), lambda_="evidence", max_fun=20, random_state=0).fit(
             X, y
         )
     # At max_iter: shown when the kept refit is more than MODE_DECREMENT nats
