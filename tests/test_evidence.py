@@ -109,6 +109,14 @@ def reference_evidence(
     return value + decrement, gamma
 
 
+def lanczos_over_seeds(curvature, theta, lambda_, n_seeds=20):
+    """The matrix-free evidence at ``theta`` with seeds ``0 .. n_seeds - 1``."""
+    return [
+        _evidence.evidence_at(curvature, theta, lambda_, method="lanczos", seed=seed)
+        for seed in range(n_seeds)
+    ]
+
+
 def targets(clf, y):
     """The fit's 0/1 targets (m, K) for y."""
     Y = clf._binarizer.transform(y).astype(float)
@@ -658,12 +666,7 @@ def test_matrix_free_fits_report_their_error_and_repeat_their_number(
     exact = _evidence.evidence_at(
         curvature, best.theta_, best.fitted_lambda_, method="dense", seed=0
     )
-    evidences = [
-        _evidence.evidence_at(
-            curvature, best.theta_, best.fitted_lambda_, method="lanczos", seed=seed
-        )
-        for seed in range(20)
-    ]
+    evidences = lanczos_over_seeds(curvature, best.theta_, best.fitted_lambda_)
     estimates = [ev.log_evidence for ev in evidences]
     # The reported standard error, averaged over the seeds, is the estimates'
     # spread (half the log det's: log evidence = ... - 1/2 log det A).
@@ -1096,12 +1099,7 @@ def test_a_settled_matrix_free_search_gives_no_lanczos_warning(cancer, monkeypat
     # gamma's standard error: that of lambda_ tr(A^-1 M), against its spread
     # over seeds.
     curvature = clf._training_data(X, y, None, reset=False).curvature(clf.layer_sizes_)
-    evidences = [
-        _evidence.evidence_at(
-            curvature, clf.theta_, clf.fitted_lambda_, method="lanczos", seed=seed
-        )
-        for seed in range(20)
-    ]
+    evidences = lanczos_over_seeds(curvature, clf.theta_, clf.fitted_lambda_)
     gammas = [ev.gamma for ev in evidences]
     ratio = np.mean([ev.gamma_std for ev in evidences]) / np.std(gammas)
     assert 0.6 < ratio < 1.6, ratio
