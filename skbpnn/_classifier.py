@@ -275,21 +275,22 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
     and at most 16 refits: (1) start at ``lambda_ = 1`` (a warm start: at
     the previous ``fitted_lambda_``); (2) bracket, walking in
     ``log lambda_`` towards MacKay's update ``gamma / |w|^2`` while the
-    evidence rises, or the other way if the first step loses; (3) refine
-    at the vertex of a parabola through the best point and its
-    neighbours; (4) check that points within a factor 1.5 each side, refits
-    warm from the best weights at ``lambda_ * 1.5`` and ``/ 1.5`` where
-    none was tried, score no higher (else refine and check again); (5)
-    keep the highest score of all points tried. Up to 4000 parameters ``G`` is formed
-    and factorized (exact log det, decrement and ``gamma`` at every point); above, they
-    are stochastic Lanczos estimates from Gauss-Newton-vector products (no ``P x P``
-    array), with the same probes at every point. A maximum at a bound (at the lower one,
-    the evidence still rising as ``lambda_ -> 0``: separable data; at the upper one, too
-    little data) or a search that does not settle gives a
-    :class:`~sklearn.exceptions.ConvergenceWarning` saying so, and the best point found
-    is kept; so does a kept model
-    that the data do not determine (``n_effective_params_ < 0.01``: a
-    constant model). A search that settles inside the bounds does not
+    evidence rises, or the other way if the first step loses; (3) refine at
+    the vertex of a parabola through the best point and its neighbours; (4)
+    check that refits warm from the best weights at ``lambda_ * 1.5`` and
+    ``/ 1.5`` score no higher (else refine and check again); (5) keep the
+    highest score of all points tried. Up to 4000 parameters ``G`` is formed
+    and factorized (exact log det, decrement and ``gamma`` at every point);
+    above, they are stochastic Lanczos estimates from Gauss-Newton-vector
+    products (no ``P x P`` array), with the same probes at every point, and
+    steps 2 to 4 count a point higher only by more than twice the standard
+    error of the difference. A maximum at a bound (at the lower one, the
+    evidence still rising as ``lambda_ -> 0``: separable data; at the upper
+    one, too little data) or a search that does not settle gives a
+    :class:`~sklearn.exceptions.ConvergenceWarning` saying so, and the best
+    point found is kept; so does a kept model that the data do not determine
+    (``n_effective_params_ < 0.01``: a constant model). A search that
+    settles inside the bounds does not
     warn, whatever the training accuracy. The kept refit's own L-BFGS
     warning is shown where it ran out of evaluations or its line search
     failed, and at ``max_iter`` only where it stopped more than 0.5 nats

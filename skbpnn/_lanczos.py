@@ -112,7 +112,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.linalg import cho_factor, cho_solve, eigh_tridiagonal
 
-from .backprop import as_random_state
+from ._random import as_random_state
 
 # A Lanczos column stops (its Krylov space is invariant: the quadrature is
 # exact) when beta falls below this times the largest |alpha| + beta seen.

@@ -53,6 +53,7 @@ from ._evaluation import (
     regularize,
     roll_views,
 )
+from ._random import as_random_state
 
 __all__ = [
     "layer_shapes",
@@ -227,25 +228,6 @@ def sigmoid_gradient(z):
     """
     g = expit(z)
     return g * (1 - g)
-
-
-def as_random_state(random_state):
-    """``random_state`` as a numpy RandomState or Generator.
-
-    None and ints seed a new RandomState (the same seeding as scikit-learn's
-    ``check_random_state``); a RandomState or Generator is used as it is.
-    """
-    if isinstance(random_state, (np.random.RandomState, np.random.Generator)):
-        return random_state
-    if random_state is None or (
-        isinstance(random_state, numbers.Integral)
-        and not isinstance(random_state, bool)
-    ):
-        return np.random.RandomState(random_state)
-    raise ValueError(
-        "random_state must be None, an int, a numpy RandomState or Generator, "
-        f"got {random_state!r}."
-    )
 
 
 def init_weights(layer_sizes, epsilon_init=None, random_state=None):

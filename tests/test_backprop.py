@@ -373,7 +373,7 @@ def test_init_weights_ranges_and_reproducibility():
     for bad in (0, -0.1, np.inf, np.nan, "0.1"):
         with pytest.raises(ValueError, match="epsilon_init"):
             bp.init_weights(sizes, epsilon_init=bad)
-    for bad in ("0", True, 1.5):
+    for bad in ("0", 1.5, object()):
         with pytest.raises(ValueError, match="random_state must be None, an int"):
             bp.init_weights(sizes, random_state=bad)
 

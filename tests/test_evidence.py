@@ -16,6 +16,7 @@ import pytest
 import scipy.sparse as sp
 from _reference import finite_difference_gauss_newton
 from numpy.testing import assert_allclose, assert_array_equal
+from sklearn.base import clone
 from sklearn.datasets import load_breast_cancer, load_digits, load_iris
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.preprocessing import StandardScaler
@@ -480,14 +481,17 @@ def test_search_finds_the_maximum_of_a_known_curve(peak):
 
 
 def assert_checked(found):
-    """The local check: a lower point tried within a factor 1.5 of the kept
-    lambda_ on each side."""
-    step = np.log(_evidence.CHECK_FACTOR)
-    for side in (1.0, -1.0):
-        near = [
-            p for p in found.points if 0 < side * (p.x - found.best.x) <= step + 1e-9
+    """The local check: refits from the kept weights at lambda_ * 1.5 and
+    / 1.5, both lower."""
+    best = found.best
+    for factor in (_evidence.CHECK_FACTOR, 1 / _evidence.CHECK_FACTOR):
+        x = best.x + np.log(factor)
+        checks = [
+            p
+            for p in found.points
+            if p.start is best.result.theta and abs(p.x - x) < 1e-9
         ]
-        assert near and all(p.score < found.best.score for p in near)
+        assert checks and all(p.score < best.score for p in checks)
 
 
 def test_search_that_does_not_settle_warns_and_keeps_the_best():
@@ -676,6 +680,82 @@ def test_matrix_free_fits_report_their_error_and_repeat_their_number(
         abs(np.mean(estimates) - exact.log_evidence) < 4 * np.std(estimates) / 20**0.5
     )
     assert abs(best.log_evidence_ - exact.log_evidence) < 4 * np.std(estimates)
+
+
+def test_the_difference_of_two_matrix_free_evidences_and_its_error(cancer):
+    """Nearby modes with the same probes: the difference's standard error
+    (paired probes) is a fraction of either estimate's, and it is the
+    spread of the difference over seeds."""
+    X, y = cancer
+    a = BackpropClassifier((4,), lambda_=0.5, tol=1e-10, random_state=0).fit(X, y)
+    b = clone(a).set_params(lambda_=0.75, warm_start=True)
+    b.theta_, b.layer_sizes_ = a.theta_.copy(), a.layer_sizes_
+    b._binarizer, b.classes_ = a._binarizer, a.classes_
+    b.fit(X, y)
+    curvature = a._training_data(X, y, None, reset=False).curvature(a.layer_sizes_)
+    at_a = lanczos_over_seeds(curvature, a.theta_, 0.5)
+    at_b = lanczos_over_seeds(curvature, b.theta_, 0.75)
+    differences = np.subtract(
+        [e.log_evidence for e in at_b], [e.log_evidence for e in at_a]
+    )
+    reported = [_evidence.difference_std(eb, ea) for ea, eb in zip(at_a, at_b)]
+    ratio = np.mean(reported) / np.std(differences)
+    assert 0.6 < ratio < 1.6, ratio
+    assert np.mean(reported) < 0.5 * np.mean([e.std for e in at_a])
+    # Written out: half the standard error of the mean of the paired
+    # differences of the log det samples.
+    ea, eb = at_a[0], at_b[0]
+    d = np.array(ea.logdet_samples) - np.array(eb.logdet_samples)
+    assert_allclose(
+        _evidence.difference_std(ea, eb),
+        0.5 * np.std(d, ddof=1) / np.sqrt(d.size),
+        rtol=1e-12,
+    )
+    # Exact evidences differ exactly; an exact and an estimate, unpaired.
+    exact = _evidence.evidence_at(curvature, a.theta_, 0.5, method="dense", seed=0)
+    assert exact.logdet_samples == () and _evidence.difference_std(exact, exact) == 0
+    assert _evidence.difference_std(exact, ea) == ea.std
+
+
+def _noisy_toy_search(curve, noise, seed=0):
+    """search() on ``curve(log lambda_)`` plus estimates with per-probe log
+    det samples of spread ``noise`` (nats of log evidence), drawn anew for
+    every point (no common random numbers)."""
+    rng = np.random.RandomState(seed)
+
+    def fit_at(lambda_, theta_start):
+        return _ToyResult(lambda_)
+
+    def evidence(theta, lambda_):
+        samples = 2 * noise * np.sqrt(10) * rng.standard_normal(10)
+        value = curve(np.log(lambda_)) - 0.5 * samples.mean()
+        return _evidence.Evidence(
+            value, 1.0, lambda_, 1.0, std=noise, logdet_samples=tuple(samples)
+        )
+
+    return _evidence.search(fit_at, evidence, np.zeros(2), 1.0)
+
+
+def test_the_search_does_not_follow_the_noise_of_the_estimates():
+    """Differences within the noise of the estimates neither extend the
+    walk nor refine nor re-check; the kept point is still the best tried."""
+    flat = lambda x: -0.01 * (x - 1.0) ** 2  # noqa: E731
+    exact = _toy_search(flat)
+    assert len(exact.points) == 8
+    for seed in range(8):
+        noisy = _noisy_toy_search(flat, noise=1.0, seed=seed)
+        assert noisy.outcome == "settled"
+        # The start and the walk's first step each way (the start's check);
+        # if noise put one of those above the start, its check as well.
+        assert len(noisy.points) in (3, 5)
+        # Kept: the best tried, even where it is higher only by noise (a
+        # check's refit, then not checked in its turn).
+        assert noisy.best.score == max(p.score for p in noisy.points)
+    # Differences far above the noise are followed as on the exact path.
+    steep = _noisy_toy_search(_parabola(30.0), noise=0.01)
+    assert steep.outcome == "settled"
+    assert abs(np.log(steep.best.lambda_ / 30.0)) < np.log(1.5)
+    assert steep.best.score == max(p.score for p in steep.points)
 
 
 def test_unsettled_lanczos_warns_once_per_fit_at_the_callers_line(cancer, monkeypatch):
@@ -904,22 +984,28 @@ def test_check_at_a_bound_and_refine_at_the_edge_of_the_points():
     assert len(trials.points) == 4
 
 
-def test_the_check_refits_only_the_sides_without_a_point_within_its_factor():
+def test_the_check_refits_each_side_from_the_best_weights_unless_done():
     step = np.log(_evidence.CHECK_FACTOR)
-    curve = lambda x: -(x**2)  # noqa: E731
-    # Lower points within the factor on both sides: checked already.
-    trials = _trials_with(curve, [0.0, -0.9 * step, step])
+    curve = lambda x: -((x - 3.0) ** 2)  # noqa: E731
+    # Points within the factor, refitted from other weights: no check.
+    trials = _trials_with(curve, [3.0, 3.0 - 0.9 * step, 3.0 + step])
+    assert _evidence._check(trials) == "settled"
+    assert len(trials.points) == 5
+    best = trials.points[0]
+    assert all(p.start is best.result.theta for p in trials.points[3:])
+    assert_allclose([p.x for p in trials.points[3:]], [3.0 + step, 3.0 - step])
+    # A side refitted from the best's weights at the factor (as the walk's
+    # first step, x + log 1.5 rounded through lambda_) is not refitted again.
+    trials = _trials_with(curve, [3.0])
+    best = trials.points[0]
+    trials.at(float(np.log(np.exp(3.0) * 1.5)), best.result.theta)
     assert _evidence._check(trials) == "settled"
     assert len(trials.points) == 3
-    # Only the side beyond the factor is refitted, at the factor exactly.
-    trials = _trials_with(curve, [0.0, -1.1 * step, 0.5 * step])
-    assert _evidence._check(trials) == "settled"
-    assert len(trials.points) == 4
-    assert_allclose(trials.points[3].x, -step, rtol=1e-12)
-    # A point within the factor but at the best's own lambda_ is no check.
-    trials = _trials_with(curve, [0.0, 0.0])
+    assert_allclose(trials.points[2].x, 3.0 - step, rtol=1e-12)
+    # Nor is a best at its own lambda_ a check of itself.
+    trials = _trials_with(curve, [3.0, 3.0])
     _evidence._check(trials)
-    assert_allclose(sorted(p.x for p in trials.points[2:]), [-step, step])
+    assert_allclose(sorted(p.x for p in trials.points[2:]), [3.0 - step, 3.0 + step])
 
 
 def test_neighbours_of_points_at_the_ends():
@@ -998,7 +1084,7 @@ def test_the_kept_refits_own_warning_when_it_ran_out_or_is_far_from_its_mode(
     # Out of evaluations: the refit's ConvergenceWarning, whatever its
     # distance from the mode.
     with pytest.warns(ConvergenceWarning, match="max_fun"):
-        BackpropClassifier((5,), lambda_="evidence", max_fun=20, random_state=0).fit(
+        BackpropClassifier((5,), lambda_="evidence", max_fun=30, random_state=0).fit(
             X, y
         )
     # At max_iter: shown when the kept refit is more than MODE_DECREMENT nats
