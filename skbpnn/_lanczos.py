@@ -300,10 +300,12 @@ def logdet_and_trace(
     matvec : callable
         ``matvec(V) -> A @ V`` for ``V`` of shape ``(n, r)``, float64,
         returning a new ``(n, r)`` array; ``A`` symmetric positive definite.
-        Called with ``r <= n_probes`` columns (``n_probes + 1`` with
-        ``vector``): ``ceil((n - k) / n_probes)`` times for the unmasked block,
-        then twice per Lanczos step (once when the whole of ``A`` is masked),
-        and once more with one column for ``vector``'s Schur step. Two leaner
+        Always called with ``r = n_probes`` columns (``n_probes + 1`` with
+        ``vector``), so that an operator's scratch arrays keep one size:
+        ``ceil((n - k) / r)`` times for the unmasked block (unit vectors,
+        padded with zero columns), once more for ``vector``'s Schur step
+        (one non-zero column), then twice per Lanczos step (once when the
+        whole of ``A`` is masked). Two leaner
         forms are used instead where ``matvec`` has them as attributes:
         ``matvec.add_into(V, out)`` adds ``A @ V`` into ``out`` (the recurrence
         then keeps two ``(n, r)`` arrays in all, not three), and
@@ -413,16 +415,23 @@ def logdet_and_trace(
     w_idx, b_idx = np.flatnonzero(mask), np.flatnonzero(~mask)
     k = w_idx.size
     schur = b_idx.size <= max_unmasked
+    # Every product has the recurrence's width (the probes, and vector's
+    # column): an operator's scratch arrays, sized by the columns, are then
+    # made once, not again (beside the old ones) when the width changes.
+    width = r + (vector is not None)
     if schur:
-        # The unmasked block A_bb, r unit vectors per product.
+        # The unmasked block A_bb, width unit vectors per product.
         logdet_bb, A_bb = 0.0, None
         if b_idx.size:
             A_bb = np.empty((b_idx.size, b_idx.size))
-            for start in range(0, b_idx.size, r):
-                cols = b_idx[start : start + r]
-                E = np.zeros((n, cols.size))
+            for start in range(0, b_idx.size, width):
+                cols = b_idx[start : start + width]
+                E = np.zeros((n, width))
                 E[cols, np.arange(cols.size)] = 1.0
-                A_bb[:, start : start + cols.size] = product_rows(E, b_idx)
+                A_bb[:, start : start + cols.size] = product_rows(E, b_idx)[
+                    :, : cols.size
+                ]
+                del E  # (n, width): not alive beside the recurrence's arrays
             A_bb = cho_factor((A_bb + A_bb.T) / 2)
             logdet_bb = 2.0 * float(np.sum(np.log(np.diag(A_bb[0]))))
         # v^T A^-1 v = v_b^T A_bb^-1 v_b + t^T S^-1 t, t = v_w - A_wb A_bb^-1 v_b.
@@ -430,12 +439,13 @@ def logdet_and_trace(
         if vector is not None and A_bb is not None:
             u = cho_solve(A_bb, vector[b_idx])
             quadratic_bb = float(vector[b_idx] @ u)
-            V = np.zeros((n, 1))
+            V = np.zeros((n, width))
             V[b_idx, 0] = u
-            A_u = np.zeros((n, 1))
+            A_u = np.zeros((n, width))
             add_product(V, A_u)
             start = vector - A_u[:, 0]
             start[b_idx] = 0.0
+            del V, A_u
         if k == 0:
             zeros = np.zeros(r)
             return LogdetTrace(
