@@ -242,6 +242,35 @@ def test_lean_products_give_the_same_estimates(max_unmasked):
         assert lean.calls == ["add_into"] * est.n_steps
 
 
+@pytest.mark.parametrize("vector", [False, True])
+def test_every_product_has_one_width(vector):
+    """An operator's scratch arrays are sized by the columns of V: products
+    of one width make them once (on a 784-256-10 network, a width changed
+    between A_bb, the decrement's Schur step and the recurrence had the
+    first step reallocate 60 MiB of them beside the old ones)."""
+    P = 300
+    A, mask = ggn_like(P, 7)
+    widths = []
+
+    class Widths(LeanProducts):
+        def add_into(self, V, out):
+            widths.append(V.shape[1])
+            return super().add_into(V, out)
+
+        def rows(self, V, index):
+            widths.append(V.shape[1])
+            return super().rows(V, index)
+
+    v = np.random.RandomState(0).randn(P) if vector else None
+    est = logdet_and_trace(Widths(A), P, mask, random_state=3, vector=v)
+    plain = logdet_and_trace(lambda V: A @ V, P, mask, random_state=3, vector=v)
+    assert set(widths) == {10 + vector}
+    assert_allclose(est.logdet, plain.logdet, rtol=1e-6)
+    if vector:
+        assert_allclose(est.quadratic, plain.quadratic, rtol=1e-5)
+        assert_allclose(est.quadratic, v @ np.linalg.solve(A, v), rtol=1e-3)
+
+
 # --------------------------------------------------------------------------
 # Exact cases: where neither the probes nor the quadrature make an error
 # --------------------------------------------------------------------------
