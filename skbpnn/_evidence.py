@@ -389,7 +389,9 @@ class Point:
 class SearchResult:
     """The point kept (the best score of all tried) and every point, in order.
 
-    ``outcome`` is ``"settled"`` (a maximum inside the bounds, checked),
+    ``outcome`` is ``"settled"`` (a maximum inside the bounds, checked; on
+    the matrix-free path the point kept may be a check's refit higher than
+    it only by the estimates' noise, not checked in its turn),
     ``"bound"`` (the best point at a bound of ``lambda_``, the evidence
     still rising towards it), ``"max_evaluations"``, ``"diverged"`` (the
     first refit's cost overflowed) or ``"stopped"`` (by the user: callback
@@ -574,6 +576,10 @@ def _bracket(trials, first):
         outcome, best = _walk(trials, first, -direction, _MIN_STEP)
         if outcome == "bracketed" and first.x in (trials.lo, trials.hi):
             outcome = "bound"  # the only side lost: a maximum at the bound
+    if trials.best() is not best:
+        # The highest point is higher than the walk's only by the estimates'
+        # noise (matrix-free): refine and check around it.
+        return "bracketed"
     return outcome
 
 
@@ -646,7 +652,9 @@ def _check(trials):
             trials.at(x_new, best.result.theta)
     if any(trials.higher(p, best) for p in trials.points):
         return "bracketed"  # a higher neighbour: refine and check again
-    return "bound" if best.x in (trials.lo, trials.hi) else "settled"
+    # The point kept: the best, or a refit higher only by noise (matrix-free).
+    kept = trials.best()
+    return "bound" if kept.x in (trials.lo, trials.hi) else "settled"
 
 
 def message(found):

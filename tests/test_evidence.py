@@ -717,7 +717,7 @@ def test_the_difference_of_two_matrix_free_evidences_and_its_error(cancer):
     assert _evidence.difference_std(exact, ea) == ea.std
 
 
-def _noisy_toy_search(curve, noise, seed=0):
+def _noisy_toy_search(curve, noise, seed=0, lambda0=1.0):
     """search() on ``curve(log lambda_)`` plus estimates with per-probe log
     det samples of spread ``noise`` (nats of log evidence), drawn anew for
     every point (no common random numbers)."""
@@ -733,7 +733,7 @@ def _noisy_toy_search(curve, noise, seed=0):
             value, 1.0, lambda_, 1.0, std=noise, logdet_samples=tuple(samples)
         )
 
-    return _evidence.search(fit_at, evidence, np.zeros(2), 1.0)
+    return _evidence.search(fit_at, evidence, np.zeros(2), lambda0)
 
 
 def test_the_search_does_not_follow_the_noise_of_the_estimates():
@@ -756,6 +756,71 @@ def test_the_search_does_not_follow_the_noise_of_the_estimates():
     assert steep.outcome == "settled"
     assert abs(np.log(steep.best.lambda_ / 30.0)) < np.log(1.5)
     assert steep.best.score == max(p.score for p in steep.points)
+
+
+@pytest.mark.parametrize("lambda0", [1e6, 3e5, 1.0, 3e-6])
+def test_a_noisy_search_says_bound_exactly_when_it_keeps_a_bound(lambda0):
+    """The outcome (and so the warning) is that of the point kept, also
+    where noise put a point above the walk's or the check's best."""
+    flat = lambda x: -0.01 * (x - 1.0) ** 2  # noqa: E731
+    bounds = np.log(_evidence.LAMBDA_BOUNDS)
+    for seed in range(30):
+        found = _noisy_toy_search(flat, noise=1.0, seed=seed, lambda0=lambda0)
+        assert found.best.score == max(p.score for p in found.points)
+        at_bound = found.best.x in bounds
+        assert found.outcome in ("settled", "bound", "max_evaluations")
+        if found.outcome != "max_evaluations":
+            assert (found.outcome == "bound") == at_bound, (seed, found.outcome)
+
+
+def _scored(x, score, samples):
+    """A point at ``x`` with a matrix-free evidence: its log det samples."""
+    ev = _evidence.Evidence(
+        score, 1.0, float(np.exp(x)), 1.0, std=1.0, logdet_samples=tuple(samples)
+    )
+    return _evidence.Point(float(np.exp(x)), _ToyResult(np.exp(x)), ev)
+
+
+def test_a_check_refit_kept_at_a_bound_by_noise_says_bound():
+    """Near the upper bound, the check's refit at the bound scores higher
+    than the best only within the noise: it is kept, so the outcome is
+    "bound" (and its warning given), not "settled"."""
+    hi = np.log(_evidence.LAMBDA_BOUNDS[1])
+    step = np.log(_evidence.CHECK_FACTOR)
+    loud = np.linspace(-1, 1, 10) * 10.0
+    trials = _trials_with(lambda x: 0.0, [])
+    trials.points[:] = [_scored(hi - step, 0.0, 0 * loud)]
+
+    def evidence(theta, lambda_):
+        x = np.log(lambda_)
+        score = 0.5 if x == hi else -1.0  # the bound: higher, within noise
+        return _evidence.Evidence(
+            score, 1.0, lambda_, 1.0, std=1.0, logdet_samples=tuple(loud)
+        )
+
+    trials.evidence = evidence
+    assert _evidence._check(trials) == "bound"
+    assert trials.best().lambda_ == _evidence.LAMBDA_BOUNDS[1]
+
+
+def test_refinement_needs_a_gain_above_the_noisier_neighbour():
+    """The parabola's promised gain (here about 0.5 nats) must exceed twice
+    the larger of the differences' standard errors to the two neighbours."""
+    base = np.linspace(-1, 1, 10)
+    quiet, loud = base * 0.01, base * 10.0  # std errors ~0.003 and ~3 nats
+    for samples_above, refined in ((quiet, True), (loud, False)):
+        trials = _trials_with(lambda x: 0.0, [])
+        trials.points[:] = [
+            _scored(-1.0, -2.5, quiet),
+            _scored(0.0, 0.0, 0 * base),
+            _scored(1.0, -0.5, samples_above),
+        ]
+        trials.fit_at = lambda lambda_, theta_start: _ToyResult(lambda_)
+        trials.evidence = lambda theta, lambda_: _evidence.Evidence(
+            -1.0, 1.0, lambda_, 1.0
+        )
+        _evidence._refine(trials, max_steps=1)
+        assert (len(trials.points) == 4) == refined
 
 
 def test_unsettled_lanczos_warns_once_per_fit_at_the_callers_line(cancer, monkeypatch):
@@ -1002,6 +1067,12 @@ def test_the_check_refits_each_side_from_the_best_weights_unless_done():
     assert _evidence._check(trials) == "settled"
     assert len(trials.points) == 3
     assert_allclose(trials.points[2].x, 3.0 - step, rtol=1e-12)
+    # Nor is a refit from the best's weights nearer than the factor.
+    trials = _trials_with(curve, [3.0])
+    best = trials.points[0]
+    trials.at(3.0 + 0.9 * step, best.result.theta)
+    assert _evidence._check(trials) == "settled"
+    assert_allclose([p.x for p in trials.points[2:]], [3.0 + step, 3.0 - step])
     # Nor is a best at its own lambda_ a check of itself.
     trials = _trials_with(curve, [3.0, 3.0])
     _evidence._check(trials)
