@@ -290,13 +290,13 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
     :class:`~sklearn.exceptions.ConvergenceWarning` saying so, and the best
     point found is kept; so does a kept model that the data do not determine
     (``n_effective_params_ < 0.01``: a constant model). A search that
-    settles inside the bounds does not
-    warn, whatever the training accuracy. The kept refit's own L-BFGS
-    warning is shown where it ran out of evaluations or its line search
-    failed, and at ``max_iter`` only where it stopped more than 0.5 nats
-    (its Newton decrement) from its mode; the Lanczos estimates' "did not settle"
-    warning once per fit. The evidence of a non-convex network is that of
-    one mode, and it varies between the modes warm refits reach; the User
+    settles inside the bounds does not warn, whatever the training
+    accuracy. The kept refit's own L-BFGS warning is shown where it ran out
+    of evaluations or its line search failed, and at ``max_iter`` only where
+    it stopped more than 0.5 nats (its Newton decrement) from its mode; the
+    Lanczos estimates' "did not settle" warning once per fit. The evidence
+    of a non-convex network is that of one mode, and it varies between the
+    modes warm refits reach; the User
     guide's "Choosing ``lambda_`` by the evidence" has the math and the
     limits.
     Dask collections get ``G`` (or its products) and ``E_D`` as sums over

@@ -496,10 +496,10 @@ def search(
        first step loses, walk the other side from ``x0``. "Rises" and
        "higher" mean by more than ``NOISE_FACTOR`` standard errors of the
        difference (:func:`difference_std`): 0 on the exact path; on the
-       matrix-free path the search does not follow the probes' noise. The direction
-       and the first step only are MacKay's: ``G`` changes with the
-       weights, and the derivative without that change can have the wrong
-       sign, so the walk goes by the values of ``F``.
+       matrix-free path the search does not follow the probes' noise. The
+       direction and the first step only are MacKay's: ``G`` changes with
+       the weights, and the derivative without that change can have the
+       wrong sign, so the walk goes by the values of ``F``.
     3. **Refine**: refit at the vertex of the parabola through the best
        point and its neighbours, while it promises at least 0.01 nats (and
        more than the noise of the differences) and moves by at least
