@@ -1079,6 +1079,19 @@ def test_the_check_refits_each_side_from_the_best_weights_unless_done():
     assert_allclose(sorted(p.x for p in trials.points[2:]), [3.0 - step, 3.0 + step])
 
 
+def test_refinement_stops_after_three_steps():
+    """A curve steep on one side, flat on the other: each parabola misses
+    the maximum, and promises more; step 3 refines three times at most
+    (five with more steps allowed)."""
+    curve = lambda x: -(x**2) if x < 0 else -0.01 * x**2  # noqa: E731
+    trials = _trials_with(curve, [-3.0, 0.1, 5.0])
+    _evidence._refine(trials)
+    assert len(trials.points) == 3 + 3
+    trials = _trials_with(curve, [-3.0, 0.1, 5.0])
+    _evidence._refine(trials, max_steps=10)
+    assert len(trials.points) == 3 + 5
+
+
 def test_neighbours_of_points_at_the_ends():
     trials = _trials_with(lambda x: -(x**2), [0.0, -1.0, 2.0, 1.0])
     below, above = trials.neighbours(trials.points[0])
