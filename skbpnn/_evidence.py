@@ -573,9 +573,9 @@ def _bracket(trials, first):
     if best is first:
         # The first step lost, or could not be taken (the start at a bound,
         # as a warm start after a search that ended there): the other side.
+        # (Started at a bound with this side lost too, the check finds both
+        # sides done, and its outcome is "bound".)
         outcome, best = _walk(trials, first, -direction, _MIN_STEP)
-        if outcome == "bracketed" and first.x in (trials.lo, trials.hi):
-            outcome = "bound"  # the only side lost: a maximum at the bound
     if trials.best() is not best:
         # The highest point is higher than the walk's only by the estimates'
         # noise (matrix-free): refine and check around it.
