@@ -573,8 +573,8 @@ def _bracket(trials, first):
     if best is first:
         # The first step lost, or could not be taken (the start at a bound,
         # as a warm start after a search that ended there): the other side.
-        # (Started at a bound with this side lost too, the check finds both
-        # sides done, and its outcome is "bound".)
+        # (Started at a bound, the check then gives the outcome: "bound"
+        # if this side lost too, else that of the maximum found inside.)
         outcome, best = _walk(trials, first, -direction, _MIN_STEP)
     if trials.best() is not best:
         # The highest point is higher than the walk's only by the estimates'

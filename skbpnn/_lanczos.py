@@ -62,8 +62,9 @@ leaves the Gauss quadrature of a smooth function as accurate as in exact
 arithmetic, reached after a few more steps (Knizhnerman 1996; Ubaru, Chen
 and Saad 2017, section 4.4); the convergence test above absorbs the delay.
 
-Cost: ``ceil((n - k) / r)`` products for ``A_bb``, then two per step
-(each of the first kind a half with ``matvec.rows``).
+Cost: ``ceil((n - k) / r)`` products for ``A_bb``, one more for
+``vector``'s Schur step (with ``vector``, ``r`` counts its column), then
+two per step (each of the first kind a half with ``matvec.rows``).
 
 When ``n - k`` exceeds ``max_unmasked`` (forming ``A_bb`` would cost too
 many products), the same recurrences run on ``A`` itself, one product per
@@ -300,8 +301,10 @@ def logdet_and_trace(
     matvec : callable
         ``matvec(V) -> A @ V`` for ``V`` of shape ``(n, r)``, float64,
         returning a new ``(n, r)`` array; ``A`` symmetric positive definite.
-        Always called with ``r = n_probes`` columns (``n_probes + 1`` with
-        ``vector``), so that an operator's scratch arrays keep one size:
+        Called with ``r = n_probes`` columns (``n_probes + 1`` with
+        ``vector``, except in the recurrence when ``vector``'s part on the
+        Schur complement is 0 and its column has nothing to do), so that an
+        operator's scratch arrays keep one size:
         ``ceil((n - k) / r)`` times for the unmasked block (unit vectors,
         padded with zero columns), once more for ``vector``'s Schur step
         (one non-zero column), then twice per Lanczos step (once when the
@@ -439,13 +442,14 @@ def logdet_and_trace(
         if vector is not None and A_bb is not None:
             u = cho_solve(A_bb, vector[b_idx])
             quadratic_bb = float(vector[b_idx] @ u)
-            V = np.zeros((n, width))
-            V[b_idx, 0] = u
-            A_u = np.zeros((n, width))
-            add_product(V, A_u)
-            start = vector - A_u[:, 0]
-            start[b_idx] = 0.0
-            del V, A_u
+            if k:  # with no masked entries, v^T A^-1 v is quadratic_bb
+                V = np.zeros((n, width))
+                V[b_idx, 0] = u
+                A_u = np.zeros((n, width))
+                add_product(V, A_u)
+                start = vector - A_u[:, 0]
+                start[b_idx] = 0.0
+                del V, A_u
         if k == 0:
             zeros = np.zeros(r)
             return LogdetTrace(

@@ -1127,6 +1127,28 @@ def test_a_search_started_at_a_bound_looks_inside_before_it_warns():
     assert len(found.points) == 2  # the start and the inner step
 
 
+def test_a_start_at_a_bound_with_mackay_outward_settles_inside():
+    """Started at the lower bound, MacKay's update pointing below it, the
+    maximum one nat of log lambda_ inside: the inward walk gains, and the
+    search refines and checks there ("settled"; the bracket used to call
+    this a maximum at the bound and warn)."""
+    lo = np.log(_evidence.LAMBDA_BOUNDS[0])
+
+    def fit_at(lambda_, theta_start):
+        return _ToyResult(lambda_)
+
+    def evidence(theta, lambda_):
+        # gamma / |w|^2 = 1e-7: MacKay's update below the bound
+        return _evidence.Evidence(
+            -5 * (np.log(lambda_) - lo - 1.0) ** 2, 1.0, lambda_, 1e7
+        )
+
+    found = _evidence.search(fit_at, evidence, np.zeros(2), _evidence.LAMBDA_BOUNDS[0])
+    assert found.outcome == "settled" and _evidence.message(found) is None
+    assert abs(found.best.x - (lo + 1.0)) < 0.05
+    assert_checked(found)
+
+
 def test_log_evidence_of_a_model_that_kept_no_seed(cancer, monkeypatch):
     """A model unpickled from skbpnn 0.2 has no kept seed: log_evidence
     draws one from random_state, as 0.2 did."""
