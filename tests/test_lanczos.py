@@ -314,16 +314,21 @@ def test_exact_with_as_many_steps_as_eigenvalues(max_unmasked):
     d = np.array([0.5, 1.0, 2.0, 4.0, 8.0, 3.0])
     mask = np.array([True, True, True, True, False, False])
     n_steps = 4 if max_unmasked else 6
-    est = logdet_and_trace(
-        lambda V: d[:, None] * V,
-        6,
-        mask,
-        n_probes=3,
-        n_steps=n_steps,
-        tol=0.0,
-        random_state=0,
-        max_unmasked=max_unmasked,
-    )
+
+    def estimate(matvec, vector=None):
+        return logdet_and_trace(
+            matvec,
+            6,
+            mask,
+            n_probes=3,
+            n_steps=n_steps,
+            tol=0.0,
+            random_state=0,
+            max_unmasked=max_unmasked,
+            vector=vector,
+        )
+
+    est = estimate(lambda V: d[:, None] * V)
     assert_allclose(est.logdet_samples, np.log(d).sum(), rtol=1e-12)
     assert_allclose(est.trace_samples, np.sum(1 / d[mask]), rtol=1e-12)
     assert est.n_steps == n_steps and est.converged
@@ -334,17 +339,7 @@ def test_exact_with_as_many_steps_as_eigenvalues(max_unmasked):
     v = np.array([1.0, -2.0, 0.5, 3.0, -1.5, 2.5])
     v_b = np.where(mask, 0.0, v)
     for vector in (v, v_b, v.astype(np.float32)):
-        est = logdet_and_trace(
-            LeanProducts(np.diag(d)),
-            6,
-            mask,
-            n_probes=3,
-            n_steps=n_steps,
-            tol=0.0,
-            random_state=0,
-            max_unmasked=max_unmasked,
-            vector=vector,
-        )
+        est = estimate(LeanProducts(np.diag(d)), vector)
         exact = np.sum(vector.astype(np.float64) ** 2 / d)
         assert_allclose(est.quadratic, exact, rtol=1e-14)
 
