@@ -139,7 +139,8 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         ``lambda_`` of the search uses the same probes, and
         :meth:`log_evidence` of the fitted model uses them again. A fit by
         a number draws nothing more; its first :meth:`log_evidence` draws
-        the seed, and keeps it. The same seed and data give bitwise the same ``theta_``.
+        the seed, and keeps it. The same seed and data give bitwise the
+        same ``theta_``.
     verbose : int, default=0
         ``>= 1`` prints one line per iteration: iteration, cost, gradient
         norm and elapsed seconds; with ``lambda_="evidence"``, also one line
@@ -296,9 +297,8 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
     it stopped more than 0.5 nats (its Newton decrement) from its mode; the
     Lanczos estimates' "did not settle" warning once per fit. The evidence
     of a non-convex network is that of one mode, and it varies between the
-    modes warm refits reach; the User
-    guide's "Choosing ``lambda_`` by the evidence" has the math and the
-    limits.
+    modes warm refits reach; the User guide's "Choosing ``lambda_`` by the
+    evidence" has the math and the limits.
     Dask collections get ``G`` (or its products) and ``E_D`` as sums over
     their chunks on the workers; array API inputs are fitted in their
     namespace and the evidence is computed on a host copy of the data.
