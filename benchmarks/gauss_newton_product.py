@@ -18,7 +18,9 @@ random weights, it prints:
   alone where they suffice) and as a plain callable returning a new ``A @
   V`` of every row (what it was before), both with the products' row-block
   buffers in the cost's (already allocated) workspace; the evidence's form
-  in a new workspace; and the Lanczos part alone (with a diagonal ``A``),
+  in a new workspace, without and with ``vector=`` (the Newton decrement's
+  column, 11 in all, as a fit by the evidence runs it); and the Lanczos
+  part alone (with a diagonal ``A``),
   next to ``n * n_probes`` float64 numbers. The memory does not grow with
   the steps (no reorthogonalization), so the recurrences are cut at
   ``--steps`` (5) to keep the run short; the time printed is for those
@@ -118,16 +120,30 @@ def main():
                 out[:, j] += prior * V[:, j]
             return out
 
-        for name, fun in (
-            ("the evidence's form, the cost's workspace", evidence_form(workspace)),
-            ("a plain callable, the cost's workspace", plain),
-            ("the evidence's form, a new workspace", evidence_form(Workspace())),
-            ("Lanczos alone", lambda V: prior[:, None] * V),
+        # The evidence also asks for v^T A^-1 v (its Newton decrement, one
+        # more column): any non-zero v costs the same memory.
+        v = np.random.RandomState(1).standard_normal(P)
+        for name, fun, vector in (
+            (
+                "the evidence's form, the cost's workspace",
+                evidence_form(workspace),
+                None,
+            ),
+            ("a plain callable, the cost's workspace", plain, None),
+            ("the evidence's form, a new workspace", evidence_form(Workspace()), None),
+            (
+                "the evidence's form with its decrement's vector, a new workspace",
+                evidence_form(Workspace()),
+                v,
+            ),
+            ("Lanczos alone", lambda V: prior[:, None] * V, None),
         ):
             tracemalloc.start()
             base = tracemalloc.get_traced_memory()[0]
             start = time.perf_counter()
-            est = logdet_and_trace(fun, P, mask, n_steps=args.steps, random_state=0)
+            est = logdet_and_trace(
+                fun, P, mask, n_steps=args.steps, random_state=0, vector=vector
+            )
             seconds = time.perf_counter() - start
             peak = tracemalloc.get_traced_memory()[1] - base
             tracemalloc.stop()
