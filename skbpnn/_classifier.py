@@ -122,14 +122,16 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         test stricter; ``tol=0`` leaves only the relative-decrease test and
         the limits. ``stop_reason_`` says which ended the fit. With
         ``lambda_="evidence"``, for any network, the refits use
-        ``min(tol, 1e-5 / m)`` (``m`` the sum of the sample weights): they
-        stop when the largest component of the gradient of the summed cost
-        ``S = m J``, where the Laplace approximation is taken, is at most
-        ``1e-5`` nats (``_evidence.MODE_GTOL``), or by the relative-decrease
-        test, or at ``max_iter``. So ``tol`` does not decide where the
-        evidence is taken (only a ``tol`` below ``1e-5 / m`` tightens the
-        refits): the evidence is that of a mode, and ``fitted_lambda_``
-        does not depend on ``tol``.
+        ``min(tol, mode_gtol(lambda_) / m)`` (``m`` the sum of the sample
+        weights): they stop when the largest component of the gradient of
+        the summed cost ``S = m J``, where the Laplace approximation is
+        taken, is at most ``1e-5`` nats (``_evidence.MODE_GTOL``), or
+        ``1e-5 * lambda_ / 1e-2`` below ``lambda_ = 1e-2``
+        (``_evidence.mode_gtol``), or by the relative-decrease test, or at
+        ``max_iter``. So ``tol`` does not
+        decide where the evidence is taken (only a smaller ``tol``
+        tightens the refits): the evidence is that of a mode, and
+        ``fitted_lambda_`` does not depend on ``tol``.
     max_fun : int, default=15000
         Maximum cost evaluations (MLPClassifier's default).
     random_state : int, RandomState instance or None, default=None
@@ -271,8 +273,9 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
     ``A = G + lambda_ M + 1e-4 (I - M)``, ``G`` the Gauss-Newton matrix, is
     maximized over ``lambda_``, each point a warm refit and the evidence
     of its mode: the refits are held to a gradient of ``S`` of ``1e-5``
-    nats (see ``tol``), and the Newton decrement ``1/2 g^T A^-1 g`` left
-    at the refit's weights is added. The search, within ``[1e-6, 1e6]``
+    nats, less for small ``lambda_`` (see ``tol``), and the Newton
+    decrement ``1/2 g^T A^-1 g`` left at the refit's weights is added.
+    The search, within ``[1e-6, 1e6]``
     and at most 16 refits: (1) start at ``lambda_ = 1`` (a warm start: at
     the previous ``fitted_lambda_``); (2) bracket, walking in
     ``log lambda_`` towards MacKay's update ``gamma / |w|^2`` while the
@@ -632,13 +635,13 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         curvature = data.curvature(layer_sizes)
         method = _evidence.choose_method(theta0.size)
         evidence = _evidence.EvidenceFunction(curvature, method, seed)
+
         # The Laplace approximation is taken at a mode of S = m J: the refits
         # hold the gradient of S (tol / m holds that of J = S / m) to
-        # MODE_GTOL whatever tol, and the evidence adds the small Newton
-        # decrement left.
-        tol = min(self.tol, _evidence.MODE_GTOL / curvature.sw_sum)
-
+        # mode_gtol(lambda_) whatever tol, and the evidence adds the small
+        # Newton decrement left.
         def refit(lambda_, theta_start):
+            tol = min(self.tol, _evidence.mode_gtol(lambda_) / curvature.sw_sum)
             return fit_at(lambda_, theta_start, tol=tol, warn=False)
 
         found = _evidence.search(
