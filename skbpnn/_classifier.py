@@ -127,11 +127,12 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         the summed cost ``S = m J``, where the Laplace approximation is
         taken, is at most ``1e-5`` nats (``_evidence.MODE_GTOL``), or
         ``1e-5 * lambda_ / 1e-2`` below ``lambda_ = 1e-2``
-        (``_evidence.mode_gtol``), or by the relative-decrease test, or at
-        ``max_iter``. So ``tol`` does not
-        decide where the evidence is taken (only a smaller ``tol``
-        tightens the refits): the evidence is that of a mode, and
-        ``fitted_lambda_`` does not depend on ``tol``.
+        (``_evidence.mode_gtol``; at small ``lambda_`` the relative-decrease
+        test is the one that ends them), or by the relative-decrease test,
+        or at ``max_iter``. So ``tol`` does not decide where the evidence is
+        taken (only a ``tol`` below ``mode_gtol(lambda_) / m`` tightens the
+        refits): the evidence is that of a mode, and ``fitted_lambda_``
+        does not depend on ``tol``.
     max_fun : int, default=15000
         Maximum cost evaluations (MLPClassifier's default).
     random_state : int, RandomState instance or None, default=None

@@ -163,13 +163,16 @@ def mode_gtol(lambda_):
 
     :data:`MODE_GTOL`, times ``lambda_ / MODE_LAMBDA`` below
     :data:`MODE_LAMBDA`. Along the weights the data leave undetermined,
-    ``A`` is about ``lambda_``, so a gradient ``g`` there leaves the mode
-    about ``|g| / lambda_`` away: a step that the Newton decrement (of
-    second order) barely sees but that moves ``log det A`` to first order.
-    The proportion holds that step to ``MODE_GTOL / MODE_LAMBDA = 1e-3``
-    for every small ``lambda_``. (On nearly separable data, wine with 5
-    hidden units at ``lambda_`` about ``1e-5``, the fixed ``1e-5`` left
-    the evidence 3.5 nats from its mode's.)
+    ``A`` is about ``lambda_``, so a gradient ``g`` there can leave the
+    mode ``|g| / lambda_`` away: a step that the Newton decrement (of
+    second order) barely sees but that moves ``log det A`` (first order).
+    At small ``lambda_`` the fixed ``MODE_GTOL`` stopped such refits early
+    (on wine with 5 hidden units, near ``lambda_ = 1e-5``, after 0
+    iterations, 3.5 nats from the evidence of the mode). The proportion
+    keeps the gradient test from doing so: the refits measured at small
+    ``lambda_`` (wine and iris with 5 hidden units, blobs) all ran on until
+    scipy's relative-decrease test, and their evidences were within 0.4
+    nats of their modes'.
     """
     return MODE_GTOL * min(1.0, lambda_ / MODE_LAMBDA)
 

@@ -242,13 +242,21 @@ def test_nearly_separable_data_get_the_evidence_of_the_mode():
     (e) makes); mode_gtol holds it within 0.5."""
     X, y = load_wine(return_X_y=True)
     X = StandardScaler().fit_transform(X)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)  # a flat maximum
-        clf = BackpropClassifier((5,), lambda_="evidence", random_state=0)
+    clf = BackpropClassifier((5,), lambda_="evidence", random_state=0)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
         clf.fit(X, y)
-        assert clf.fitted_lambda_ < 1e-3
-        mode = copy.deepcopy(clf).set_params(lambda_=clf.fitted_lambda_)
-        mode.set_params(tol=1e-12, max_iter=5000, warm_start=True).fit(X, y)
+    # The evidence is flat within about a nat below lambda_ = 2e-4: the
+    # search ends at its limit of refits, says so, and says nothing else.
+    assert clf.fitted_lambda_ < 1e-3
+    assert len(clf.lambdas_) == _evidence.MAX_EVALUATIONS
+    assert [type(w.message) for w in caught] == [ConvergenceWarning]
+    assert "did not settle in 16 refits" in str(caught[0].message)
+    mode = copy.deepcopy(clf).set_params(lambda_=clf.fitted_lambda_)
+    mode.set_params(tol=1e-12, max_iter=5000, warm_start=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        mode.fit(X, y)
     assert abs(mode.log_evidence(X, y) - clf.log_evidence_) < 0.5
 
 
