@@ -43,6 +43,14 @@ section printing its figures and whether the target holds:
     on one BLAS thread, one subprocess per fit: the evidence fit's time
     against a plain fit's with the same ``max_iter`` (target: at most 5x)
     and the peak memory of (d).
+(h) big reference (only with ``--big-reference``, about 25 minutes): the
+    evidence fit of (g), in this process, then its kept point's log
+    evidence estimated again with ``--reference-batches`` batches of 10
+    fresh probes each (seeds other than the fit's), every Lanczos
+    recurrence run to 300 steps or until it moved by less than 0.01 (not
+    0.1) of its standard error over 5 steps: the long-run reference of
+    issue 23, and how far ``log_evidence_`` is from it in units of its
+    reported ``log_evidence_se_`` (target: within 1).
 
 Sections (e)-(g) also split the evidence fits' time into the refits (the
 L-BFGS runs), ``G`` or its products (with the Cholesky factor and inverse
@@ -1453,6 +1461,107 @@ def bench_big(rows, max_iter, evaluations, results):
 
 
 # --------------------------------------------------------------------------
+# (h) big reference: log_evidence_ at 784-256-10 against a long-run estimate
+
+
+def bench_big_reference(rows, max_iter, evaluations, batches, results):
+    from skbpnn import _evidence, _lanczos
+
+    print(
+        f"\n(h) big reference: the evidence fit of (g) ({rows} rows, max_iter="
+        f"{max_iter}, the search cut at {evaluations} points, 1 BLAS thread, in "
+        f"this process), then its kept point's log evidence again from {batches} "
+        "batches of 10 fresh probes, Lanczos to 300 steps or a move below 0.01 "
+        "standard errors (target: log_evidence_ within its log_evidence_se_ of "
+        "the reference)",
+        flush=True,
+    )
+    capped = cap_evaluations(evaluations)
+    X, y = synthetic_data(rows, 784, 10)
+    clf = BackpropClassifier(
+        (256,), lambda_="evidence", max_iter=max_iter, random_state=0
+    )
+    start = time.perf_counter()
+    with threadpool_limits(1), warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X, y)
+    fit_seconds = time.perf_counter() - start
+    value, se = float(clf.log_evidence_), float(clf.log_evidence_se_)
+    print(
+        f"  fit: {fit_seconds:.0f} s, fitted_lambda_ {clf.fitted_lambda_:.4g}, "
+        f"log_evidence_ {value:.2f} +/- {se:.2f}",
+        flush=True,
+    )
+    curvature = clf._training_data(X, y, None, reset=False).curvature(clf.layer_sizes_)
+    long_run = functools.partial(_lanczos.logdet_and_trace, tol=0.01)
+    saved = _lanczos.logdet_and_trace, _evidence.N_STEPS
+    _lanczos.logdet_and_trace, _evidence.N_STEPS = long_run, 300
+    estimates = []
+    try:
+        for batch in range(batches):
+            start = time.perf_counter()
+            with threadpool_limits(1):
+                ev = _evidence.evidence_at(
+                    curvature,
+                    clf.theta_,
+                    clf.fitted_lambda_,
+                    method="lanczos",
+                    seed=1000 + batch,  # not the fit's seed
+                )
+            estimates.append(ev)
+            print(
+                f"  batch {batch + 1} of {batches}: {ev.log_evidence:.2f} +/- "
+                f"{ev.std:.2f} ({time.perf_counter() - start:.0f} s)",
+                flush=True,
+            )
+    finally:
+        _lanczos.logdet_and_trace, _evidence.N_STEPS = saved
+    values = np.array([ev.log_evidence for ev in estimates])
+    reference = float(values.mean())
+    # Independent probes: the batches' spread gives the reference's error.
+    reference_se = float(values.std(ddof=1) / np.sqrt(values.size))
+    # and the batches' own standard errors, combined, for comparison
+    expected_se = float(np.sqrt(np.mean([e.std**2 for e in estimates]) / values.size))
+    distance = (value - reference) / se
+    met = abs(distance) <= 1
+    print(
+        table(
+            ["", "log evidence", "standard error"],
+            [
+                ["log_evidence_ (the fit's 10 probes)", f"{value:.2f}", f"{se:.2f}"],
+                [
+                    f"reference ({10 * batches} probes)",
+                    f"{reference:.2f}",
+                    f"{reference_se:.2f}",
+                ],
+            ],
+        )
+    )
+    print(
+        f"  log_evidence_ - reference = {value - reference:+.2f} = {distance:+.2f} "
+        f"log_evidence_se_ ({'met' if met else 'NOT MET'}, target within 1); the "
+        f"batches' own standard errors {'/'.join(f'{e.std:.1f}' for e in estimates)}"
+        f" (combined: {expected_se:.2f} for the reference)"
+    )
+    results["big_reference"] = {
+        "rows": rows,
+        "max_iter": max_iter,
+        "evaluations": evaluations,
+        "evaluations_capped_by": capped,
+        "fit_seconds": fit_seconds,
+        "fitted_lambda": float(clf.fitted_lambda_),
+        "log_evidence": value,
+        "log_evidence_se": se,
+        "reference": reference,
+        "reference_se": reference_se,
+        "reference_se_from_batches": expected_se,
+        "batches": [float(v) for v in values],
+        "batch_std": [float(e.std) for e in estimates],
+        "met": bool(met),
+    }
+
+
+# --------------------------------------------------------------------------
 # Report
 
 
@@ -1487,6 +1596,12 @@ def main(argv=None):
     only.add_argument("--mode-only", action="store_true", help="(e) at the mode")
     only.add_argument("--course-only", action="store_true", help="(f) course size")
     only.add_argument("--big-only", action="store_true", help="(g) big")
+    only.add_argument(
+        "--big-reference",
+        action="store_true",
+        help="(h) log_evidence_ of (g)'s fit against a long-run estimate "
+        "(about 25 minutes; never part of the default run)",
+    )
     parser.add_argument(
         "--json",
         nargs="?",
@@ -1530,6 +1645,12 @@ def main(argv=None):
         "estimator's own limit (each point takes minutes at 20000 rows) "
         "(default: 2)",
     )
+    parser.add_argument(
+        "--reference-batches",
+        type=int,
+        default=4,
+        help="batches of 10 probes of the reference of (h) (default: 4)",
+    )
     # the subprocesses of (d) and (g)
     parser.add_argument("--memory-child", choices=["plain", "evidence"])
     parser.add_argument("--threads", type=int, default=None, help=argparse.SUPPRESS)
@@ -1553,6 +1674,7 @@ def main(argv=None):
             ("mode", args.mode_only),
             ("course", args.course_only),
             ("big", args.big_only),
+            ("reference", args.big_reference),
         )
         if flag
     }
@@ -1588,6 +1710,14 @@ def main(argv=None):
             20 if args.quick else BackpropClassifier().max_iter
         )
         bench_big(rows, max_iter, args.big_evaluations or None, results)
+    if "reference" in chosen:
+        bench_big_reference(
+            args.big_rows or (2000 if args.quick else 20000),
+            args.big_max_iter or (20 if args.quick else BackpropClassifier().max_iter),
+            args.big_evaluations or 2,
+            args.reference_batches,
+            results,
+        )
     load_end = os.getloadavg()
     results["load_average_at_start"] = list(load_start)
     results["load_average_at_end"] = list(load_end)
