@@ -268,7 +268,9 @@ def test_every_product_has_one_width(vector):
     # the same estimate up to rounding, magnified by the recurrence as above
     # (3e-6 relative on one machine's kernels; the bound is the test above's)
     assert_allclose(est.logdet_samples, plain.logdet_samples, rtol=1e-3)
+    assert_allclose(est.trace_samples, plain.trace_samples, rtol=1e-3)
     assert abs(est.logdet - plain.logdet) < 0.01 * plain.logdet_std
+    assert abs(est.trace - plain.trace) < 0.01 * plain.trace_std
     if vector:
         assert_allclose(est.quadratic, plain.quadratic, rtol=1e-5)
         assert_allclose(est.quadratic, v @ np.linalg.solve(A, v), rtol=1e-3)
