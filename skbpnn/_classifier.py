@@ -285,7 +285,8 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
     check that refits warm from the best weights at ``lambda_ * 1.5`` and
     ``/ 1.5`` score no higher (else refine and check again); (5) keep the
     highest score of all points tried. Up to 4000 parameters ``G`` is formed
-    and factorized (exact log det, decrement and ``gamma`` at every point);
+    and factorized (exact log det and decrement at every point, ``gamma``
+    at the first and the kept one);
     above, they are stochastic Lanczos estimates from Gauss-Newton-vector
     products (no ``P x P`` array), with the same probes at every point, and
     steps 2 to 4 count a point higher only by more than twice the standard
@@ -746,6 +747,7 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
             self.fitted_lambda_,
             method=_evidence.choose_method(theta.size),
             seed=seed,
+            gamma=False,
         )
         if not evidence.converged:
             warnings.warn(_evidence.LANCZOS_MESSAGE, ConvergenceWarning, stacklevel=2)

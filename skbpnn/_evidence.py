@@ -22,7 +22,7 @@ and drives the search:
 Knows nothing of estimators.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 from scipy.linalg import solve_triangular
@@ -190,7 +190,8 @@ class Evidence:
     Newton ``decrement`` ``1/2 g^T A^-1 g`` (``g`` the gradient of ``S``
     there): ``S`` as at the mode, to second order in the step there; ``log
     det A`` as at the refit's weights. ``gamma`` is
-    MacKay's ``k - lambda_ tr(A^-1 M)``, ``weight_norm2`` ``|w|^2``;
+    MacKay's ``k - lambda_ tr(A^-1 M)`` (NaN where not computed, see
+    :class:`EvidenceFunction`), ``weight_norm2`` ``|w|^2``;
     ``std`` and ``gamma_std`` the standard errors of the matrix-free
     estimates (0 when exact), ``logdet_samples`` their per-probe estimates
     of ``log det A`` (empty when exact; see :func:`difference_std`), and
@@ -209,13 +210,13 @@ class Evidence:
     logdet_samples: tuple = ()
 
 
-def _dense_terms(A, mask, g):
-    """``log det A``, ``tr(A^-1 M)`` and ``g^T A^-1 g`` (``A`` overwritten).
+def _factorize(A, g):
+    """``A``'s Cholesky factor, ``log det A`` and ``g^T A^-1 g``.
 
-    ``A = U^T U`` by Cholesky: ``log det A = 2 sum log U_ii``, ``g^T A^-1 g
-    = |U^-T g|^2`` and, as ``A^-1 = U^-1 U^-T``, ``(A^-1)_ii = |row i of
-    U^-1|^2``. ``A`` is C-ordered and symmetric, so its transpose, the same
-    matrix in Fortran order, is factorized in place (no copy).
+    ``A = U^T U``: ``log det A = 2 sum log U_ii``, ``g^T A^-1 g = |U^-T
+    g|^2``. ``A`` is C-ordered and symmetric, so its transpose, the same
+    matrix in Fortran order, is factorized in place (no copy): ``U`` is
+    ``A``'s memory. Returns ``(U, logdet, quadratic)``.
     """
     U, info = dpotrf(A.T, lower=0, clean=1, overwrite_a=1)
     if info != 0:
@@ -226,12 +227,22 @@ def _dense_terms(A, mask, g):
         )
     logdet = 2.0 * float(np.sum(np.log(np.diag(U))))
     solved = solve_triangular(U, g, trans="T", lower=False, check_finite=False)
+    return U, logdet, float(solved @ solved)
+
+
+def _masked_trace(U, mask):
+    """``tr(A^-1 M)`` from ``A``'s Cholesky factor ``U`` (overwritten).
+
+    ``A^-1 = U^-1 U^-T``, so ``(A^-1)_ii = |row i of U^-1|^2``: the
+    triangular inverse (in place, ``P^3 / 3`` multiply-adds, as many as
+    the factor's), then the sum of the masked rows' squares.
+    """
     U_inv, _ = dtrtri(U, lower=0, overwrite_c=1)
     rows = U_inv[mask]
-    return logdet, float(np.einsum("ij,ij->", rows, rows)), float(solved @ solved)
+    return float(np.einsum("ij,ij->", rows, rows))
 
 
-def evidence_at(curvature, theta, lambda_, *, method, seed):
+def evidence_at(curvature, theta, lambda_, *, method, seed, gamma=True):
     """The evidence of the mode nearest ``theta``, fitted with ``lambda_``.
 
     ``method`` is ``"dense"`` (``G`` formed and factorized: exact) or
@@ -242,7 +253,9 @@ def evidence_at(curvature, theta, lambda_, *, method, seed):
     Gauss-Newton step from ``theta`` lowers ``S`` by about that much (to
     second order in the step), while ``log det A``, taken at ``theta``,
     changes by an amount of first order in the step, small once the step
-    is.
+    is. With ``gamma=False`` the dense path skips ``tr(A^-1 M)`` (a
+    triangular inverse, a third of its time on digits) and ``gamma`` is NaN;
+    the matrix-free one has it from the same recurrences and keeps it.
     """
     theta = np.asarray(theta, dtype=np.float64)
     mask = weight_mask(curvature.shapes)
@@ -256,8 +269,10 @@ def evidence_at(curvature, theta, lambda_, *, method, seed):
     if method == "dense":
         A = curvature.gauss_newton(theta)
         A[np.diag_indices_from(A)] += diag
-        logdet, trace, quadratic = _dense_terms(A, mask, g)
+        U, logdet, quadratic = _factorize(A, g)
         del A
+        trace = _masked_trace(U, mask) if gamma else np.nan
+        del U
     else:
         from ._lanczos import logdet_and_trace
 
@@ -292,7 +307,7 @@ def evidence_at(curvature, theta, lambda_, *, method, seed):
         value = -np.inf
     return Evidence(
         log_evidence=float(value),
-        gamma=float(np.clip(k - lambda_ * trace, 0.0, k)),
+        gamma=float(np.clip(k - lambda_ * trace, 0.0, k)),  # NaN without trace
         lambda_=float(lambda_),
         weight_norm2=weight_norm2,
         decrement=decrement,
@@ -357,20 +372,28 @@ class PosteriorPrecision:
 
 
 class EvidenceFunction:
-    """``evidence(theta, lambda_) -> Evidence`` for :func:`search`.
+    """``evidence(theta, lambda_, gamma=True) -> Evidence`` for :func:`search`.
 
     Every point gets its own ``G``: reusing the matrix of a nearby mode
     (saving its ``m P^2`` multiply-adds) was tried and was off by up to
     hundreds of nats on digits, because ``G`` grows with the weights. The
     one ``seed`` gives every point the same probes (common random numbers).
+    ``gamma=False`` skips ``tr(A^-1 M)`` on the dense path
+    (:func:`evidence_at`); the matrix-free estimates have it at no cost
+    and keep it.
     """
 
     def __init__(self, curvature, method, seed):
         self.curvature, self.method, self.seed = curvature, method, seed
 
-    def __call__(self, theta, lambda_):
+    def __call__(self, theta, lambda_, gamma=True):
         return evidence_at(
-            self.curvature, theta, lambda_, method=self.method, seed=self.seed
+            self.curvature,
+            theta,
+            lambda_,
+            method=self.method,
+            seed=self.seed,
+            gamma=gamma,
         )
 
 
@@ -461,8 +484,9 @@ class _Trials:
         margin = NOISE_FACTOR * difference_std(a.evidence, b.evidence)
         return a.score > b.score + margin
 
-    def at(self, x, theta_start):
-        """Refit at ``log lambda_ = x`` (clipped) from ``theta_start``."""
+    def at(self, x, theta_start, gamma=False):
+        """Refit at ``log lambda_ = x`` (clipped) from ``theta_start``; its
+        evidence's ``gamma`` only where asked (the first point)."""
         if len(self.points) >= self.max_evaluations:
             raise _OutOfRefits
         x = self.clip(x)
@@ -476,7 +500,7 @@ class _Trials:
             self.progress(len(self.points) + 1, lambda_, best)
         result = self.fit_at(lambda_, theta_start)
         if np.all(np.isfinite(result.theta)) and np.isfinite(result.loss):
-            ev = self.evidence(result.theta, lambda_)
+            ev = self.evidence(result.theta, lambda_, gamma=gamma)
         else:  # diverged: the worst point
             ev = Evidence(-np.inf, 0.0, lambda_, 0.0)
         point = Point(lambda_, result, ev, theta_start)
@@ -484,6 +508,18 @@ class _Trials:
         if result.stop_reason in ("callback", "interrupted"):
             raise _Stopped
         return point
+
+    def keep(self):
+        """Step 5: the best point, with its ``gamma`` (the evidence at its
+        weights again, for ``gamma`` alone, where it was skipped), in place
+        in ``points``."""
+        best = self.best()
+        if np.isnan(best.evidence.gamma):
+            again = self.evidence(best.result.theta, best.lambda_, gamma=True)
+            i = next(i for i, p in enumerate(self.points) if p is best)
+            best = replace(best, evidence=replace(best.evidence, gamma=again.gamma))
+            self.points[i] = best
+        return best
 
     def neighbours(self, point):
         """The nearest points tried below and above ``point`` (or None)."""
@@ -536,8 +572,11 @@ def search(
     5. **Keep** the point of the highest score of all tried.
 
     Each point is one warm refit and one evidence (``G``, or its products,
-    at the refit's weights). The search ends after ``max_evaluations``
-    refits in any case.
+    at the refit's weights). ``gamma`` is read at the first point (step 2)
+    and the kept one only, so the other points may skip it (on the dense
+    path a triangular inverse, a third of a point's evidence on digits);
+    the kept one's is then computed at the end (``G`` and its factor
+    again). The search ends after ``max_evaluations`` refits in any case.
 
     Parameters
     ----------
@@ -546,7 +585,11 @@ def search(
         ``theta``, ``loss``, ``stop_reason``) minimizing the cost at
         ``lambda_`` from ``theta_start``, its warning not emitted.
     evidence : callable
-        ``evidence(theta, lambda_) -> Evidence`` (:class:`EvidenceFunction`).
+        ``evidence(theta, lambda_, gamma) -> Evidence``
+        (:class:`EvidenceFunction`). ``gamma`` is read at the first point
+        and the one kept only: it is asked for at the first (``gamma=True``)
+        and, where the kept one's is NaN (``gamma=False`` may skip it),
+        computed for that one again at the end.
     theta0 : ndarray
         The first refit's starting weights.
     lambda0 : float
@@ -565,7 +608,7 @@ def search(
     """
     trials = _Trials(fit_at, evidence, bounds, max_evaluations, progress)
     try:
-        first = trials.at(np.log(lambda0), theta0)  # 1. start
+        first = trials.at(np.log(lambda0), theta0, gamma=True)  # 1. start
         outcome = _bracket(trials, first)  # 2. bracket
         while outcome == "bracketed":
             _refine(trials)  # 3. refine
@@ -574,7 +617,7 @@ def search(
         outcome = "max_evaluations"
     except _Stopped:
         outcome = "stopped"
-    return SearchResult(trials.best(), trials.points, outcome)  # 5. keep
+    return SearchResult(trials.keep(), trials.points, outcome)  # 5. keep
 
 
 def _bracket(trials, first):

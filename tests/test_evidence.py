@@ -8,6 +8,7 @@ integer weights.
 """
 
 import copy
+import dataclasses
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 
@@ -16,6 +17,7 @@ import pytest
 import scipy.sparse as sp
 from _reference import finite_difference_gauss_newton
 from numpy.testing import assert_allclose, assert_array_equal
+from scipy.linalg.lapack import dtrtri
 from sklearn.base import clone
 from sklearn.datasets import load_breast_cancer, load_digits, load_iris, load_wine
 from sklearn.exceptions import ConvergenceWarning
@@ -492,12 +494,35 @@ def _toy_search(curve, max_evaluations=_evidence.MAX_EVALUATIONS, lambda0=1.0):
     def fit_at(lambda_, theta_start):
         return _ToyResult(lambda_)
 
-    def evidence(theta, lambda_):
+    def evidence(theta, lambda_, gamma=True):
         return _evidence.Evidence(curve(np.log(lambda_)), 1.0, lambda_, 1.0)
 
     return _evidence.search(
         fit_at, evidence, np.zeros(2), lambda0, max_evaluations=max_evaluations
     )
+
+
+def test_the_search_asks_for_gamma_at_the_first_and_the_kept_point_only():
+    """gamma is read at the first point (MacKay's step) and the kept one:
+    the search asks for it there, and the kept point's, skipped when it
+    was tried, comes from its weights again, in place in the list."""
+    asked = []
+
+    def evidence(theta, lambda_, gamma):
+        asked.append((lambda_, gamma))
+        score = _parabola(7.0)(np.log(lambda_))
+        return _evidence.Evidence(score, 2.0 if gamma else np.nan, lambda_, 1.0)
+
+    found = _evidence.search(
+        lambda lam, theta: _ToyResult(lam), evidence, np.zeros(2), 1.0
+    )
+    best = found.best
+    assert best.lambda_ != 1.0 and len(found.points) > 3
+    assert [lam for lam, _ in asked[:-1]] == [p.lambda_ for p in found.points]
+    assert [lam for lam, gamma in asked if gamma] == [1.0, best.lambda_]
+    assert best.evidence.gamma == 2.0
+    assert sum(p is best for p in found.points) == 1
+    assert all(np.isnan(p.evidence.gamma) for p in found.points[1:] if p is not best)
 
 
 def _parabola(peak):
@@ -760,7 +785,7 @@ def _noisy_toy_search(curve, noise, seed=0, lambda0=1.0):
     def fit_at(lambda_, theta_start):
         return _ToyResult(lambda_)
 
-    def evidence(theta, lambda_):
+    def evidence(theta, lambda_, gamma=True):
         samples = 2 * noise * np.sqrt(10) * rng.standard_normal(10)
         value = curve(np.log(lambda_)) - 0.5 * samples.mean()
         return _evidence.Evidence(
@@ -825,7 +850,7 @@ def test_a_check_refit_kept_at_a_bound_by_noise_says_bound():
     trials = _trials_with(lambda x: 0.0, [])
     trials.points[:] = [_scored(hi - step, 0.0, 0 * loud)]
 
-    def evidence(theta, lambda_):
+    def evidence(theta, lambda_, gamma=True):
         x = np.log(lambda_)
         score = 0.5 if x == hi else -1.0  # the bound: higher, within noise
         return _evidence.Evidence(
@@ -850,7 +875,7 @@ def test_refinement_needs_a_gain_above_the_noisier_neighbour():
             _scored(1.0, -0.5, samples_above),
         ]
         trials.fit_at = lambda lambda_, theta_start: _ToyResult(lambda_)
-        trials.evidence = lambda theta, lambda_: _evidence.Evidence(
+        trials.evidence = lambda theta, lambda_, gamma=True: _evidence.Evidence(
             -1.0, 1.0, lambda_, 1.0
         )
         _evidence._refine(trials, max_steps=1)
@@ -916,7 +941,7 @@ def test_warm_start_resumes_the_search_and_callback_stops_it(cancer):
 
 def test_dense_terms_from_the_cholesky_factor():
     # A C-ordered symmetric positive definite A, factorized in place: log det,
-    # tr(A^-1 M) and g^T A^-1 g against numpy.
+    # g^T A^-1 g and, from the factor, tr(A^-1 M) against numpy.
     rng = np.random.RandomState(0)
     n, lambda_ = 60, 0.7
     mask = rng.rand(n) < 0.8
@@ -924,12 +949,13 @@ def test_dense_terms_from_the_cholesky_factor():
     A = B @ B.T / n + np.diag(np.where(mask, lambda_, 1e-4))
     g = rng.randn(n)
     A_inv = np.linalg.inv(A)
-    logdet, trace, quadratic = _evidence._dense_terms(A.copy(), mask, g)
+    U, logdet, quadratic = _evidence._factorize(A.copy(), g)
     assert_allclose(logdet, np.linalg.slogdet(A)[1], rtol=1e-12)
-    assert_allclose(trace, np.trace(A_inv[np.ix_(mask, mask)]), rtol=1e-10)
     assert_allclose(quadratic, g @ np.linalg.solve(A, g), rtol=1e-10)
+    trace = _evidence._masked_trace(U, mask)
+    assert_allclose(trace, np.trace(A_inv[np.ix_(mask, mask)]), rtol=1e-10)
     with pytest.raises(np.linalg.LinAlgError, match="not positive definite"):
-        _evidence._dense_terms(-A, mask, g)
+        _evidence._factorize(-A, g)
 
 
 def test_fits_in_a_thread_pool_leave_the_warnings_filters_alone(iris):
@@ -1042,7 +1068,7 @@ def _trials_with(curve, xs):
     def fit_at(lambda_, theta_start, tight=True):
         return _ToyResult(lambda_)
 
-    def evidence(theta, lambda_):
+    def evidence(theta, lambda_, gamma=True):
         return _evidence.Evidence(curve(np.log(lambda_)), 1.0, lambda_, 1.0)
 
     trials = _evidence._Trials(fit_at, evidence, _evidence.LAMBDA_BOUNDS, 16)
@@ -1171,7 +1197,7 @@ def test_a_start_at_a_bound_with_mackay_outward_settles_inside():
     def fit_at(lambda_, theta_start):
         return _ToyResult(lambda_)
 
-    def evidence(theta, lambda_):
+    def evidence(theta, lambda_, gamma=True):
         # gamma / |w|^2 = 1e-7: MacKay's update below the bound
         return _evidence.Evidence(
             -5 * (np.log(lambda_) - lo - 1.0) ** 2, 1.0, lambda_, 1e7
@@ -1253,7 +1279,7 @@ def test_a_refit_that_diverges_mid_search_scores_minus_infinity():
             result.loss = np.inf
         return result
 
-    def evidence(theta, lambda_):
+    def evidence(theta, lambda_, gamma=True):
         assert np.all(np.isfinite(theta))  # never asked for a diverged refit
         return _evidence.Evidence(-((np.log(lambda_) - 1.0) ** 2), 1.0, lambda_, 1.0)
 
@@ -1285,7 +1311,7 @@ def test_the_first_step_goes_to_mackays_update(lambda0, gamma, weight_norm2, sec
         lambdas.append(lambda_)
         return _ToyResult(lambda_)
 
-    def evidence(theta, lambda_):
+    def evidence(theta, lambda_, **asked):  # gamma given whatever is asked
         return _evidence.Evidence(
             -((np.log(lambda_) - 9) ** 2), gamma, lambda_, weight_norm2
         )
@@ -1301,7 +1327,7 @@ def test_a_stopped_refit_ends_the_search_as_stopped():
         result.stop_reason = "callback" if lambda_ != 1.0 else "converged"
         return result
 
-    def evidence(theta, lambda_):
+    def evidence(theta, lambda_, gamma=True):
         return _evidence.Evidence(-((np.log(lambda_) - 3) ** 2), 1.0, lambda_, 1.0)
 
     found = _evidence.search(fit_at, evidence, np.zeros(2), 1.0)
@@ -1329,3 +1355,51 @@ def test_a_settled_matrix_free_search_gives_no_lanczos_warning(cancer, monkeypat
     gammas = [ev.gamma for ev in evidences]
     ratio = np.mean([ev.gamma_std for ev in evidences]) / np.std(gammas)
     assert 0.6 < ratio < 1.6, ratio
+
+
+def test_the_dense_search_inverts_a_factor_where_gamma_is_read_only(
+    cancer, monkeypatch
+):
+    """gamma is read at the search's first point (MacKay's first step) and
+    at the kept one: the triangular inverse runs there, not at every point
+    (a third of the dense evidence's time on digits), and the kept point's
+    gamma, from the factor held for it, is the finite-difference one."""
+    inverted = []
+
+    def counted(U, **kwargs):
+        inverted.append(U.shape)
+        return dtrtri(U, **kwargs)
+
+    monkeypatch.setattr(_evidence, "dtrtri", counted)
+    X, y = cancer
+    clf = BackpropClassifier((3,), lambda_="evidence", random_state=0).fit(X, y)
+    assert clf.lambdas_.size >= 5 and clf.fitted_lambda_ != clf.lambdas_[0]
+    assert len(inverted) == 2
+    value, gamma = reference_evidence(
+        clf.theta_,
+        X,
+        targets(clf, y),
+        clf.layer_sizes_,
+        clf.fitted_lambda_,
+        hessian=finite_difference_gauss_newton,
+    )
+    assert_allclose(clf.log_evidence_, value, rtol=1e-6)
+    assert_allclose(clf.n_effective_params_, gamma, rtol=1e-6)
+    # log_evidence reads no gamma: no inverse.
+    clf.log_evidence(X, y)
+    assert len(inverted) == 2
+
+
+def test_gamma_false_skips_the_trace_alone(cancer):
+    """gamma=False: the same log evidence (and decrement) to the last digit,
+    gamma NaN on the dense path; the matrix-free estimate keeps its gamma
+    (no cost there)."""
+    X, y = cancer
+    clf = BackpropClassifier((3,), lambda_=0.5, random_state=0).fit(X, y)
+    curvature = clf._training_data(X, y, None, reset=False).curvature(clf.layer_sizes_)
+    for method in ("dense", "lanczos"):
+        evidence = _evidence.EvidenceFunction(curvature, method, seed=0)
+        full, lean = evidence(clf.theta_, 0.3), evidence(clf.theta_, 0.3, gamma=False)
+        assert np.isfinite(full.gamma) and full.gamma > 0
+        assert dataclasses.replace(lean, gamma=full.gamma) == full
+        assert np.isnan(lean.gamma) == (method == "dense")
