@@ -747,7 +747,7 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
             self.fitted_lambda_,
             method=_evidence.choose_method(theta.size),
             seed=seed,
-            gamma=False,
+            gamma_above=np.inf,  # only the log evidence is returned
         )
         if not evidence.converged:
             warnings.warn(_evidence.LANCZOS_MESSAGE, ConvergenceWarning, stacklevel=2)

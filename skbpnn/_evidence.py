@@ -22,7 +22,7 @@ and drives the search:
 Knows nothing of estimators.
 """
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 from scipy.linalg import solve_triangular
@@ -191,7 +191,7 @@ class Evidence:
     there): ``S`` as at the mode, to second order in the step there; ``log
     det A`` as at the refit's weights. ``gamma`` is
     MacKay's ``k - lambda_ tr(A^-1 M)`` (NaN where not computed, see
-    :class:`EvidenceFunction`), ``weight_norm2`` ``|w|^2``;
+    :func:`evidence_at`), ``weight_norm2`` ``|w|^2``;
     ``std`` and ``gamma_std`` the standard errors of the matrix-free
     estimates (0 when exact), ``logdet_samples`` their per-probe estimates
     of ``log det A`` (empty when exact; see :func:`difference_std`), and
@@ -234,15 +234,15 @@ def _masked_trace(U, mask):
     """``tr(A^-1 M)`` from ``A``'s Cholesky factor ``U`` (overwritten).
 
     ``A^-1 = U^-1 U^-T``, so ``(A^-1)_ii = |row i of U^-1|^2``: the
-    triangular inverse (in place, ``P^3 / 3`` multiply-adds, as many as
-    the factor's), then the sum of the masked rows' squares.
+    triangular inverse (in place, ``P^3 / 3`` flops, as many as the
+    factor's), then the sum of the masked rows' squares.
     """
     U_inv, _ = dtrtri(U, lower=0, overwrite_c=1)
     rows = U_inv[mask]
     return float(np.einsum("ij,ij->", rows, rows))
 
 
-def evidence_at(curvature, theta, lambda_, *, method, seed, gamma=True):
+def evidence_at(curvature, theta, lambda_, *, method, seed, gamma_above=None):
     """The evidence of the mode nearest ``theta``, fitted with ``lambda_``.
 
     ``method`` is ``"dense"`` (``G`` formed and factorized: exact) or
@@ -253,9 +253,10 @@ def evidence_at(curvature, theta, lambda_, *, method, seed, gamma=True):
     Gauss-Newton step from ``theta`` lowers ``S`` by about that much (to
     second order in the step), while ``log det A``, taken at ``theta``,
     changes by an amount of first order in the step, small once the step
-    is. With ``gamma=False`` the dense path skips ``tr(A^-1 M)`` (a
-    triangular inverse, a third of its time on digits) and ``gamma`` is NaN;
-    the matrix-free one has it from the same recurrences and keeps it.
+    is. Given ``gamma_above``, the dense path computes ``tr(A^-1 M)`` (a
+    triangular inverse, about a third of its time on digits) only where
+    the log evidence is higher than that, ``gamma`` NaN elsewhere; the
+    matrix-free path has it from the same recurrences and always keeps it.
     """
     theta = np.asarray(theta, dtype=np.float64)
     mask = weight_mask(curvature.shapes)
@@ -271,8 +272,7 @@ def evidence_at(curvature, theta, lambda_, *, method, seed, gamma=True):
         A[np.diag_indices_from(A)] += diag
         U, logdet, quadratic = _factorize(A, g)
         del A
-        trace = _masked_trace(U, mask) if gamma else np.nan
-        del U
+        trace = np.nan  # until the log evidence is known (gamma_above)
     else:
         from ._lanczos import logdet_and_trace
 
@@ -305,6 +305,10 @@ def evidence_at(curvature, theta, lambda_, *, method, seed, gamma=True):
     value = value + decrement
     if not np.isfinite(value):
         value = -np.inf
+    if method == "dense":
+        if gamma_above is None or value > gamma_above:
+            trace = _masked_trace(U, mask)
+        del U
     return Evidence(
         log_evidence=float(value),
         gamma=float(np.clip(k - lambda_ * trace, 0.0, k)),  # NaN without trace
@@ -372,28 +376,28 @@ class PosteriorPrecision:
 
 
 class EvidenceFunction:
-    """``evidence(theta, lambda_, gamma=True) -> Evidence`` for :func:`search`.
+    """``evidence(theta, lambda_, gamma_above=None) -> Evidence`` for
+    :func:`search`.
 
     Every point gets its own ``G``: reusing the matrix of a nearby mode
     (saving its ``m P^2`` multiply-adds) was tried and was off by up to
     hundreds of nats on digits, because ``G`` grows with the weights. The
     one ``seed`` gives every point the same probes (common random numbers).
-    ``gamma=False`` skips ``tr(A^-1 M)`` on the dense path
-    (:func:`evidence_at`); the matrix-free estimates have it at no cost
-    and keep it.
+    ``gamma_above`` skips ``tr(A^-1 M)`` on the dense path where the log
+    evidence is not above it (:func:`evidence_at`).
     """
 
     def __init__(self, curvature, method, seed):
         self.curvature, self.method, self.seed = curvature, method, seed
 
-    def __call__(self, theta, lambda_, gamma=True):
+    def __call__(self, theta, lambda_, gamma_above=None):
         return evidence_at(
             self.curvature,
             theta,
             lambda_,
             method=self.method,
             seed=self.seed,
-            gamma=gamma,
+            gamma_above=gamma_above,
         )
 
 
@@ -484,9 +488,8 @@ class _Trials:
         margin = NOISE_FACTOR * difference_std(a.evidence, b.evidence)
         return a.score > b.score + margin
 
-    def at(self, x, theta_start, gamma=False):
-        """Refit at ``log lambda_ = x`` (clipped) from ``theta_start``; its
-        evidence's ``gamma`` only where asked (the first point)."""
+    def at(self, x, theta_start):
+        """Refit at ``log lambda_ = x`` (clipped) from ``theta_start``."""
         if len(self.points) >= self.max_evaluations:
             raise _OutOfRefits
         x = self.clip(x)
@@ -500,7 +503,10 @@ class _Trials:
             self.progress(len(self.points) + 1, lambda_, best)
         result = self.fit_at(lambda_, theta_start)
         if np.all(np.isfinite(result.theta)) and np.isfinite(result.loss):
-            ev = self.evidence(result.theta, lambda_, gamma=gamma)
+            # gamma is read at the first point and the kept one, which
+            # scored higher than every point before it when it was tried.
+            above = self.best().score if self.points else None
+            ev = self.evidence(result.theta, lambda_, gamma_above=above)
         else:  # diverged: the worst point
             ev = Evidence(-np.inf, 0.0, lambda_, 0.0)
         point = Point(lambda_, result, ev, theta_start)
@@ -508,18 +514,6 @@ class _Trials:
         if result.stop_reason in ("callback", "interrupted"):
             raise _Stopped
         return point
-
-    def keep(self):
-        """Step 5: the best point, with its ``gamma`` (the evidence at its
-        weights again, for ``gamma`` alone, where it was skipped), in place
-        in ``points``."""
-        best = self.best()
-        if np.isnan(best.evidence.gamma):
-            again = self.evidence(best.result.theta, best.lambda_, gamma=True)
-            i = next(i for i, p in enumerate(self.points) if p is best)
-            best = replace(best, evidence=replace(best.evidence, gamma=again.gamma))
-            self.points[i] = best
-        return best
 
     def neighbours(self, point):
         """The nearest points tried below and above ``point`` (or None)."""
@@ -573,10 +567,11 @@ def search(
 
     Each point is one warm refit and one evidence (``G``, or its products,
     at the refit's weights). ``gamma`` is read at the first point (step 2)
-    and the kept one only, so the other points may skip it (on the dense
-    path a triangular inverse, a third of a point's evidence on digits);
-    the kept one's is then computed at the end (``G`` and its factor
-    again). The search ends after ``max_evaluations`` refits in any case.
+    and the kept one only, and the kept one scored higher than every point
+    before it when it was tried: so the evidence is asked for ``gamma``
+    only at points that do (on the dense path the others skip a triangular
+    inverse, about a third of a point's evidence on digits). The search
+    ends after ``max_evaluations`` refits in any case.
 
     Parameters
     ----------
@@ -585,11 +580,10 @@ def search(
         ``theta``, ``loss``, ``stop_reason``) minimizing the cost at
         ``lambda_`` from ``theta_start``, its warning not emitted.
     evidence : callable
-        ``evidence(theta, lambda_, gamma) -> Evidence``
-        (:class:`EvidenceFunction`). ``gamma`` is read at the first point
-        and the one kept only: it is asked for at the first (``gamma=True``)
-        and, where the kept one's is NaN (``gamma=False`` may skip it),
-        computed for that one again at the end.
+        ``evidence(theta, lambda_, gamma_above=None) -> Evidence``
+        (:class:`EvidenceFunction`), called with ``gamma_above`` the best
+        score so far (None at the first point): its ``gamma`` may be NaN
+        where its score is not higher than that.
     theta0 : ndarray
         The first refit's starting weights.
     lambda0 : float
@@ -608,7 +602,7 @@ def search(
     """
     trials = _Trials(fit_at, evidence, bounds, max_evaluations, progress)
     try:
-        first = trials.at(np.log(lambda0), theta0, gamma=True)  # 1. start
+        first = trials.at(np.log(lambda0), theta0)  # 1. start
         outcome = _bracket(trials, first)  # 2. bracket
         while outcome == "bracketed":
             _refine(trials)  # 3. refine
@@ -617,7 +611,7 @@ def search(
         outcome = "max_evaluations"
     except _Stopped:
         outcome = "stopped"
-    return SearchResult(trials.keep(), trials.points, outcome)  # 5. keep
+    return SearchResult(trials.best(), trials.points, outcome)  # 5. keep
 
 
 def _bracket(trials, first):

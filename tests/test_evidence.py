@@ -494,7 +494,7 @@ def _toy_search(curve, max_evaluations=_evidence.MAX_EVALUATIONS, lambda0=1.0):
     def fit_at(lambda_, theta_start):
         return _ToyResult(lambda_)
 
-    def evidence(theta, lambda_, gamma=True):
+    def evidence(theta, lambda_, gamma_above=None):
         return _evidence.Evidence(curve(np.log(lambda_)), 1.0, lambda_, 1.0)
 
     return _evidence.search(
@@ -502,27 +502,26 @@ def _toy_search(curve, max_evaluations=_evidence.MAX_EVALUATIONS, lambda0=1.0):
     )
 
 
-def test_the_search_asks_for_gamma_at_the_first_and_the_kept_point_only():
-    """gamma is read at the first point (MacKay's step) and the kept one:
-    the search asks for it there, and the kept point's, skipped when it
-    was tried, comes from its weights again, in place in the list."""
+def test_the_search_asks_for_gamma_where_a_point_beats_the_best_so_far():
+    """gamma is read at the first point (MacKay's step) and the kept one,
+    which beat every point before it: the search passes the best score so
+    far (None at the first), and the evidence may skip gamma below it."""
     asked = []
 
-    def evidence(theta, lambda_, gamma):
-        asked.append((lambda_, gamma))
+    def evidence(theta, lambda_, gamma_above):
+        asked.append(gamma_above)
         score = _parabola(7.0)(np.log(lambda_))
-        return _evidence.Evidence(score, 2.0 if gamma else np.nan, lambda_, 1.0)
+        skip = gamma_above is not None and not score > gamma_above
+        return _evidence.Evidence(score, np.nan if skip else 2.0, lambda_, 1.0)
 
     found = _evidence.search(
         lambda lam, theta: _ToyResult(lam), evidence, np.zeros(2), 1.0
     )
-    best = found.best
-    assert best.lambda_ != 1.0 and len(found.points) > 3
-    assert [lam for lam, _ in asked[:-1]] == [p.lambda_ for p in found.points]
-    assert [lam for lam, gamma in asked if gamma] == [1.0, best.lambda_]
-    assert best.evidence.gamma == 2.0
-    assert sum(p is best for p in found.points) == 1
-    assert all(np.isnan(p.evidence.gamma) for p in found.points[1:] if p is not best)
+    scores = [p.score for p in found.points]
+    assert found.best.lambda_ != 1.0 and len(scores) == len(asked) > 3
+    assert asked == [None] + [max(scores[:i]) for i in range(1, len(scores))]
+    assert found.best.evidence.gamma == 2.0
+    assert any(np.isnan(p.evidence.gamma) for p in found.points)
 
 
 def _parabola(peak):
@@ -785,7 +784,7 @@ def _noisy_toy_search(curve, noise, seed=0, lambda0=1.0):
     def fit_at(lambda_, theta_start):
         return _ToyResult(lambda_)
 
-    def evidence(theta, lambda_, gamma=True):
+    def evidence(theta, lambda_, gamma_above=None):
         samples = 2 * noise * np.sqrt(10) * rng.standard_normal(10)
         value = curve(np.log(lambda_)) - 0.5 * samples.mean()
         return _evidence.Evidence(
@@ -850,7 +849,7 @@ def test_a_check_refit_kept_at_a_bound_by_noise_says_bound():
     trials = _trials_with(lambda x: 0.0, [])
     trials.points[:] = [_scored(hi - step, 0.0, 0 * loud)]
 
-    def evidence(theta, lambda_, gamma=True):
+    def evidence(theta, lambda_, gamma_above=None):
         x = np.log(lambda_)
         score = 0.5 if x == hi else -1.0  # the bound: higher, within noise
         return _evidence.Evidence(
@@ -875,7 +874,7 @@ def test_refinement_needs_a_gain_above_the_noisier_neighbour():
             _scored(1.0, -0.5, samples_above),
         ]
         trials.fit_at = lambda lambda_, theta_start: _ToyResult(lambda_)
-        trials.evidence = lambda theta, lambda_, gamma=True: _evidence.Evidence(
+        trials.evidence = lambda theta, lambda_, gamma_above=None: _evidence.Evidence(
             -1.0, 1.0, lambda_, 1.0
         )
         _evidence._refine(trials, max_steps=1)
@@ -1068,7 +1067,7 @@ def _trials_with(curve, xs):
     def fit_at(lambda_, theta_start, tight=True):
         return _ToyResult(lambda_)
 
-    def evidence(theta, lambda_, gamma=True):
+    def evidence(theta, lambda_, gamma_above=None):
         return _evidence.Evidence(curve(np.log(lambda_)), 1.0, lambda_, 1.0)
 
     trials = _evidence._Trials(fit_at, evidence, _evidence.LAMBDA_BOUNDS, 16)
@@ -1197,7 +1196,7 @@ def test_a_start_at_a_bound_with_mackay_outward_settles_inside():
     def fit_at(lambda_, theta_start):
         return _ToyResult(lambda_)
 
-    def evidence(theta, lambda_, gamma=True):
+    def evidence(theta, lambda_, gamma_above=None):
         # gamma / |w|^2 = 1e-7: MacKay's update below the bound
         return _evidence.Evidence(
             -5 * (np.log(lambda_) - lo - 1.0) ** 2, 1.0, lambda_, 1e7
@@ -1279,7 +1278,7 @@ def test_a_refit_that_diverges_mid_search_scores_minus_infinity():
             result.loss = np.inf
         return result
 
-    def evidence(theta, lambda_, gamma=True):
+    def evidence(theta, lambda_, gamma_above=None):
         assert np.all(np.isfinite(theta))  # never asked for a diverged refit
         return _evidence.Evidence(-((np.log(lambda_) - 1.0) ** 2), 1.0, lambda_, 1.0)
 
@@ -1327,7 +1326,7 @@ def test_a_stopped_refit_ends_the_search_as_stopped():
         result.stop_reason = "callback" if lambda_ != 1.0 else "converged"
         return result
 
-    def evidence(theta, lambda_, gamma=True):
+    def evidence(theta, lambda_, gamma_above=None):
         return _evidence.Evidence(-((np.log(lambda_) - 3) ** 2), 1.0, lambda_, 1.0)
 
     found = _evidence.search(fit_at, evidence, np.zeros(2), 1.0)
@@ -1357,13 +1356,14 @@ def test_a_settled_matrix_free_search_gives_no_lanczos_warning(cancer, monkeypat
     assert 0.6 < ratio < 1.6, ratio
 
 
-def test_the_dense_search_inverts_a_factor_where_gamma_is_read_only(
+def test_the_dense_search_inverts_a_factor_where_gamma_may_be_read_only(
     cancer, monkeypatch
 ):
     """gamma is read at the search's first point (MacKay's first step) and
-    at the kept one: the triangular inverse runs there, not at every point
-    (a third of the dense evidence's time on digits), and the kept point's
-    gamma, from the factor held for it, is the finite-difference one."""
+    at the kept one: the triangular inverse runs at the points that beat
+    every point before them (the kept one among them), not at every point
+    (about a third of the dense evidence's time on digits), and the kept
+    point's gamma is the finite-difference one."""
     inverted = []
 
     def counted(U, **kwargs):
@@ -1373,8 +1373,10 @@ def test_the_dense_search_inverts_a_factor_where_gamma_is_read_only(
     monkeypatch.setattr(_evidence, "dtrtri", counted)
     X, y = cancer
     clf = BackpropClassifier((3,), lambda_="evidence", random_state=0).fit(X, y)
-    assert clf.lambdas_.size >= 5 and clf.fitted_lambda_ != clf.lambdas_[0]
-    assert len(inverted) == 2
+    scores = list(clf.scores_)
+    records = sum(s > max(scores[:i], default=-np.inf) for i, s in enumerate(scores))
+    assert clf.fitted_lambda_ != clf.lambdas_[0]
+    assert len(inverted) == records < len(scores)
     value, gamma = reference_evidence(
         clf.theta_,
         X,
@@ -1387,19 +1389,23 @@ def test_the_dense_search_inverts_a_factor_where_gamma_is_read_only(
     assert_allclose(clf.n_effective_params_, gamma, rtol=1e-6)
     # log_evidence reads no gamma: no inverse.
     clf.log_evidence(X, y)
-    assert len(inverted) == 2
+    assert len(inverted) == records
 
 
-def test_gamma_false_skips_the_trace_alone(cancer):
-    """gamma=False: the same log evidence (and decrement) to the last digit,
-    gamma NaN on the dense path; the matrix-free estimate keeps its gamma
-    (no cost there)."""
+def test_gamma_above_skips_the_trace_alone(cancer):
+    """Dense: gamma computed only where the log evidence is above
+    ``gamma_above`` (always without it), the log evidence and decrement the
+    same to the last digit; the matrix-free estimate keeps its gamma (no
+    cost there)."""
     X, y = cancer
     clf = BackpropClassifier((3,), lambda_=0.5, random_state=0).fit(X, y)
     curvature = clf._training_data(X, y, None, reset=False).curvature(clf.layer_sizes_)
     for method in ("dense", "lanczos"):
         evidence = _evidence.EvidenceFunction(curvature, method, seed=0)
-        full, lean = evidence(clf.theta_, 0.3), evidence(clf.theta_, 0.3, gamma=False)
+        full = evidence(clf.theta_, 0.3)
         assert np.isfinite(full.gamma) and full.gamma > 0
-        assert dataclasses.replace(lean, gamma=full.gamma) == full
-        assert np.isnan(lean.gamma) == (method == "dense")
+        score = full.log_evidence
+        for above, computed in ((score - 1e-9, True), (score, False), (np.inf, False)):
+            lean = evidence(clf.theta_, 0.3, gamma_above=above)
+            assert dataclasses.replace(lean, gamma=full.gamma) == full
+            assert np.isnan(lean.gamma) == (method == "dense" and not computed)
