@@ -286,7 +286,8 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
     ``/ 1.5`` score no higher (else refine and check again); (5) keep the
     highest score of all points tried. Up to 4000 parameters ``G`` is formed
     and factorized (exact log det and decrement at every point, ``gamma``
-    at the first and the kept one);
+    where a point beats all before it, the first and the kept one among
+    them);
     above, they are stochastic Lanczos estimates from Gauss-Newton-vector
     products (no ``P x P`` array), with the same probes at every point, and
     steps 2 to 4 count a point higher only by more than twice the standard

@@ -524,6 +524,23 @@ def test_the_search_asks_for_gamma_where_a_point_beats_the_best_so_far():
     assert any(np.isnan(p.evidence.gamma) for p in found.points)
 
 
+def test_tied_scores_keep_the_first_which_has_gamma():
+    """A flat curve: every score ties with the first's, so only the first
+    gets gamma (none beats it), and the point kept is the first of the
+    equal scores: its gamma is there."""
+
+    def evidence(theta, lambda_, gamma_above):
+        skip = gamma_above is not None and not 0.0 > gamma_above
+        return _evidence.Evidence(0.0, np.nan if skip else 2.0, lambda_, 1.0)
+
+    found = _evidence.search(
+        lambda lam, theta: _ToyResult(lam), evidence, np.zeros(2), 1.0
+    )
+    assert len(found.points) > 2 and found.best is found.points[0]
+    assert found.best.evidence.gamma == 2.0
+    assert all(np.isnan(p.evidence.gamma) for p in found.points[1:])
+
+
 def _parabola(peak):
     return lambda x: -5 * (x - np.log(peak)) ** 2
 
@@ -938,7 +955,7 @@ def test_warm_start_resumes_the_search_and_callback_stops_it(cancer):
     assert np.isfinite(stopped.log_evidence_) and stopped.n_effective_params_ > 0
 
 
-def test_dense_terms_from_the_cholesky_factor():
+def test_factorize_and_masked_trace():
     # A C-ordered symmetric positive definite A, factorized in place: log det,
     # g^T A^-1 g and, from the factor, tr(A^-1 M) against numpy.
     rng = np.random.RandomState(0)
