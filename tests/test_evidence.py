@@ -126,6 +126,21 @@ def targets(clf, y):
     return Y
 
 
+def assert_kept_point_matches_finite_differences(clf, X, y):
+    """The fit's ``log_evidence_`` and ``n_effective_params_`` against
+    :func:`reference_evidence` at its weights, ``G`` by finite differences."""
+    value, gamma = reference_evidence(
+        clf.theta_,
+        X,
+        targets(clf, y),
+        clf.layer_sizes_,
+        clf.fitted_lambda_,
+        hessian=finite_difference_gauss_newton,
+    )
+    assert_allclose(clf.log_evidence_, value, rtol=1e-6)
+    assert_allclose(clf.n_effective_params_, gamma, rtol=1e-6)
+
+
 @pytest.fixture(scope="module")
 def iris():
     X, y = load_iris(return_X_y=True)
@@ -146,16 +161,7 @@ def test_tiny_network_matches_finite_difference_evidence(iris):
     X, y = iris
     X, y = X[::5], y[::5]
     clf = BackpropClassifier((3,), lambda_="evidence", random_state=0).fit(X, y)
-    value, gamma = reference_evidence(
-        clf.theta_,
-        X,
-        targets(clf, y),
-        clf.layer_sizes_,
-        clf.fitted_lambda_,
-        hessian=finite_difference_gauss_newton,
-    )
-    assert_allclose(clf.log_evidence_, value, rtol=1e-6)
-    assert_allclose(clf.n_effective_params_, gamma, rtol=1e-6)
+    assert_kept_point_matches_finite_differences(clf, X, y)
     assert_allclose(clf.log_evidence(X, y), clf.log_evidence_, rtol=1e-12)
     # The history: every lambda_ tried, the kept one the best.
     assert clf.lambdas_.shape == clf.scores_.shape and clf.lambdas_.size >= 3
@@ -1394,16 +1400,7 @@ def test_the_dense_search_inverts_a_factor_where_gamma_may_be_read_only(
     records = sum(s > max(scores[:i], default=-np.inf) for i, s in enumerate(scores))
     assert clf.fitted_lambda_ != clf.lambdas_[0]
     assert len(inverted) == records < len(scores)
-    value, gamma = reference_evidence(
-        clf.theta_,
-        X,
-        targets(clf, y),
-        clf.layer_sizes_,
-        clf.fitted_lambda_,
-        hessian=finite_difference_gauss_newton,
-    )
-    assert_allclose(clf.log_evidence_, value, rtol=1e-6)
-    assert_allclose(clf.n_effective_params_, gamma, rtol=1e-6)
+    assert_kept_point_matches_finite_differences(clf, X, y)
     # log_evidence reads no gamma: no inverse.
     clf.log_evidence(X, y)
     assert len(inverted) == records
