@@ -68,7 +68,7 @@ def lbfgs(fun, theta, pairs=(), gtol=_evidence.MODE_GTOL, max_iter=2000):
             q /= max(np.linalg.norm(grad), 1e-12)
         for (s, y), alpha in zip(pairs, reversed(alphas)):
             q += s * (alpha - (y @ q) / (y @ s))
-        step_size, fev, *_ = scipy.optimize.line_search(
+        step_size, n_f, n_g, *_ = scipy.optimize.line_search(
             lambda t: fun(t)[0],
             lambda t: fun(t)[1],
             theta,
@@ -77,7 +77,7 @@ def lbfgs(fun, theta, pairs=(), gtol=_evidence.MODE_GTOL, max_iter=2000):
             old_fval=value,
             c2=0.9,
         )
-        n_fev += fev
+        n_fev += n_f + n_g  # each a call of fun, which gives both
         if step_size is None:
             return theta, it, n_fev, pairs
         step = -step_size * q
