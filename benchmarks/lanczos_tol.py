@@ -1,0 +1,124 @@
+"""Would fewer Lanczos steps make the matrix-free evidence cheaper?
+
+Issue 23 (item 3) names "fewer Lanczos steps per probe, with the error
+controlled" as a way to cheaper points. The evidence's log det and trace
+(:func:`skbpnn._lanczos.logdet_and_trace`) stop their recurrences when, over
+the last 5 steps, both estimates moved by less than ``tol`` (0.1) of their
+standard errors. This script fits ``lambda_="evidence"`` on the course-size
+case of ``benchmarks/evidence.py`` (section (f): digits upscaled to 20x20,
+standardized, 400-25-10, 10285 parameters; the first ``--folds`` of its
+5 outer folds, training rows only) with ``tol`` at each of ``--tols``, one
+BLAS thread, and prints per fit: its seconds, ``fitted_lambda_``, the
+points tried and their scores, and the Lanczos steps per point.
+
+With ``--truncation`` it also estimates every point's log det and trace
+again on the same probes with 150 steps and no stopping test, and prints
+what the stop left out: half the log det's difference (nats of log
+evidence) and the trace's (its estimate is low: ``gamma`` high by
+``lambda_`` times it). That fit's seconds then include the long runs.
+
+The evidence calls ``logdet_and_trace`` through its module, so the script
+replaces that module attribute while a fit runs (restored after) and
+checks that it was called. Run::
+
+    python benchmarks/lanczos_tol.py [--folds 2] [--tols 0.1 0.3 1.0] [--truncation]
+"""
+
+import argparse
+import contextlib
+import sys
+import time
+import warnings
+from pathlib import Path
+
+from sklearn.model_selection import StratifiedKFold
+from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import evidence as bench  # noqa: E402  (benchmarks/evidence.py)
+
+from skbpnn import BackpropClassifier, _lanczos  # noqa: E402
+
+LONG_STEPS = 150
+
+
+@contextlib.contextmanager
+def lanczos_tol(tol, truncation, calls):
+    """``_lanczos.logdet_and_trace`` with ``tol``; each call's record in
+    ``calls`` (with the long run's differences under ``truncation``)."""
+    original = _lanczos.logdet_and_trace
+
+    def patched(*args, **kwargs):
+        estimate = original(*args, **{**kwargs, "tol": tol})
+        record = {"steps": int(estimate.n_steps)}
+        if truncation:
+            long = original(*args, **{**kwargs, "tol": 0.0, "n_steps": LONG_STEPS})
+            record["logdet"] = 0.5 * (estimate.logdet - long.logdet)
+            record["trace"] = estimate.trace - long.trace
+        calls.append(record)
+        return estimate
+
+    _lanczos.logdet_and_trace = patched
+    try:
+        yield
+    finally:
+        _lanczos.logdet_and_trace = original
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--folds", type=int, default=2)
+    parser.add_argument("--tols", type=float, nargs="+", default=[0.1, 0.3, 1.0])
+    parser.add_argument("--truncation", action="store_true")
+    args = parser.parse_args(argv)
+    X, y = bench.digits_20x20()
+    outer = StratifiedKFold(5, shuffle=True, random_state=0)
+    folds = list(outer.split(X, y))[: args.folds]
+    print(
+        f"course size (benchmarks/evidence.py (f)), folds 1-{len(folds)} of 5, "
+        f"400-25-10, one BLAS thread; Lanczos tol {args.tols}"
+    )
+    for tol in args.tols:
+        for fold, (train, _) in enumerate(folds):
+            X_train = StandardScaler().fit_transform(X[train])
+            calls = []
+            clf = BackpropClassifier((25,), lambda_="evidence", random_state=0)
+            with (
+                threadpool_limits(limits=1),
+                warnings.catch_warnings(),
+                lanczos_tol(tol, args.truncation, calls),
+            ):
+                warnings.simplefilter("ignore")
+                start = time.perf_counter()
+                clf.fit(X_train, y[train])
+                seconds = time.perf_counter() - start
+            if not calls:
+                raise RuntimeError(
+                    "the evidence did not call _lanczos.logdet_and_trace: "
+                    "this script no longer measures what it says"
+                )
+            print(
+                f"tol {tol:g}, fold {fold + 1}: {seconds:.1f} s, lambda "
+                f"{clf.fitted_lambda_:.4g}, log evidence {clf.log_evidence_:.2f} "
+                f"+/- {clf.log_evidence_se_:.2f}, {len(clf.lambdas_)} points"
+            )
+            print("  lambdas  " + " ".join(f"{v:.3g}" for v in clf.lambdas_))
+            print("  scores   " + " ".join(f"{v:.2f}" for v in clf.scores_))
+            print("  steps    " + " ".join(str(c["steps"]) for c in calls))
+            if args.truncation:
+                print(
+                    "  log det / 2 less the long run's (nats)  "
+                    + " ".join(f"{c['logdet']:+.3f}" for c in calls)
+                )
+                print(
+                    "  trace less the long run's               "
+                    + " ".join(f"{c['trace']:+.3f}" for c in calls)
+                )
+            sys.stdout.flush()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
