@@ -82,7 +82,6 @@ import functools
 import importlib
 import json
 import os
-import resource
 import subprocess
 import sys
 import time
@@ -659,6 +658,8 @@ def memory_child(which, rows, max_iter, evaluations=None, threads=None, split=Fa
     seconds = time.perf_counter() - start
     traced = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
+    import resource  # POSIX only, like /proc: imported where (d) and (g) measure
+
     maxrss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
     out = {
         "traced_peak": traced,

@@ -8,14 +8,17 @@ standard errors. This script fits ``lambda_="evidence"`` on the course-size
 case of ``benchmarks/evidence.py`` (section (f): digits upscaled to 20x20,
 standardized, 400-25-10, 10285 parameters; the first ``--folds`` of its
 5 outer folds, training rows only) with ``tol`` at each of ``--tols``, one
-BLAS thread, and prints per fit: its seconds, ``fitted_lambda_``, the
-points tried and their scores, and the Lanczos steps per point.
+BLAS thread (the tols' order turning from fold to fold), and prints per
+fit: its seconds and its estimates' (the log det and trace), ``fitted_lambda_``,
+the points tried and their scores, and the Lanczos steps per point; then
+each tol's fits and estimates against the first tol's, as ratios.
 
 With ``--truncation`` it also estimates every point's log det and trace
 again on the same probes with 150 steps and no stopping test, and prints
 what the stop left out: half the log det's difference (nats of log
 evidence) and the trace's (its estimate is low: ``gamma`` high by
-``lambda_`` times it). That fit's seconds then include the long runs.
+``lambda_`` times it), and the long runs' own steps and whether they
+settled. The fits' seconds then include the long runs.
 
 The evidence calls ``logdet_and_trace`` through its module, so the script
 replaces that module attribute while a fit runs (restored after) and
@@ -51,12 +54,17 @@ def lanczos_tol(tol, truncation, calls):
     original = _lanczos.logdet_and_trace
 
     def patched(*args, **kwargs):
+        start = time.perf_counter()
         estimate = original(*args, **{**kwargs, "tol": tol})
-        record = {"steps": int(estimate.n_steps)}
+        record = {
+            "steps": int(estimate.n_steps),
+            "seconds": time.perf_counter() - start,
+        }
         if truncation:
             long = original(*args, **{**kwargs, "tol": 0.0, "n_steps": LONG_STEPS})
             record["logdet"] = 0.5 * (estimate.logdet - long.logdet)
             record["trace"] = estimate.trace - long.trace
+            record["long"] = (int(long.n_steps), bool(long.converged))
         calls.append(record)
         return estimate
 
@@ -80,9 +88,13 @@ def main(argv=None):
         f"course size (benchmarks/evidence.py (f)), folds 1-{len(folds)} of 5, "
         f"400-25-10, one BLAS thread; Lanczos tol {args.tols}"
     )
-    for tol in args.tols:
-        for fold, (train, _) in enumerate(folds):
-            X_train = StandardScaler().fit_transform(X[train])
+    fits = {}  # (tol, fold) -> (seconds of the fit, seconds of its estimates)
+    for fold, (train, _) in enumerate(folds):
+        X_train = StandardScaler().fit_transform(X[train])
+        # The order turns from fold to fold, so that no tol always goes first.
+        for tol in (
+            args.tols[fold % len(args.tols) :] + args.tols[: fold % len(args.tols)]
+        ):
             calls = []
             clf = BackpropClassifier((25,), lambda_="evidence", random_state=0)
             with (
@@ -99,10 +111,14 @@ def main(argv=None):
                     "the evidence did not call _lanczos.logdet_and_trace: "
                     "this script no longer measures what it says"
                 )
+            estimates = sum(c["seconds"] for c in calls)
+            fits[tol, fold] = seconds, estimates, len(calls)
             print(
-                f"tol {tol:g}, fold {fold + 1}: {seconds:.1f} s, lambda "
+                f"fold {fold + 1}, tol {tol:g}: {seconds:.1f} s, of which "
+                f"{estimates:.1f} s in {len(calls)} estimates "
+                f"({estimates / len(calls):.2f} s each), lambda "
                 f"{clf.fitted_lambda_:.4g}, log evidence {clf.log_evidence_:.2f} "
-                f"+/- {clf.log_evidence_se_:.2f}, {len(clf.lambdas_)} points"
+                f"+/- {clf.log_evidence_se_:.2f}"
             )
             print("  lambdas  " + " ".join(f"{v:.3g}" for v in clf.lambdas_))
             print("  scores   " + " ".join(f"{v:.2f}" for v in clf.scores_))
@@ -116,7 +132,28 @@ def main(argv=None):
                     "  trace less the long run's               "
                     + " ".join(f"{c['trace']:+.3f}" for c in calls)
                 )
+                print(
+                    "  the long runs' steps (settled)           "
+                    + " ".join(
+                        f"{n} ({'yes' if ok else 'no'})"
+                        for n, ok in (c["long"] for c in calls)
+                    )
+                )
             sys.stdout.flush()
+    base = args.tols[0]
+    print(f"\nover the {len(folds)} folds, against tol {base:g}:")
+    for tol in args.tols:
+        fit = sum(fits[tol, f][0] for f in range(len(folds)))
+        est = sum(fits[tol, f][1] for f in range(len(folds)))
+        n = sum(fits[tol, f][2] for f in range(len(folds)))
+        fit0 = sum(fits[base, f][0] for f in range(len(folds)))
+        per0 = sum(fits[base, f][1] for f in range(len(folds))) / sum(
+            fits[base, f][2] for f in range(len(folds))
+        )
+        print(
+            f"  tol {tol:g}: fits {fit:.1f} s ({fit / fit0:.2f}x), "
+            f"{n} estimates of {est / n:.2f} s each ({est / n / per0:.2f}x)"
+        )
     return 0
 
 
