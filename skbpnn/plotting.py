@@ -259,7 +259,9 @@ class LossCurveDisplay:
         estimator : BackpropClassifier or Pipeline
             A fitted classifier, or a fitted Pipeline whose last step is one.
         label : str, default=None
-            Legend entry; None uses ``"lambda_=<value>"``.
+            Legend entry; None uses ``"lambda_=<value>"``, the ``lambda_``
+            fitted with (``fitted_lambda_``; followed by ``" (evidence)"``
+            where ``lambda_="evidence"`` chose it).
         ax : matplotlib.axes.Axes, default=None
             Where to draw; None makes a new figure.
         log_scale : bool, default=True
@@ -271,7 +273,9 @@ class LossCurveDisplay:
         """
         clf = _final_estimator(estimator)
         if label is None:
-            label = f"lambda_={clf.lambda_:g}"
+            label = f"lambda_={clf.fitted_lambda_:g}"
+            if isinstance(clf.lambda_, str):  # "evidence": the lambda_ chosen
+                label += f" ({clf.lambda_})"
         return cls(clf.loss_curve_, label=label).plot(ax=ax, log_scale=log_scale)
 
     def plot(self, ax=None, *, log_scale=True, **kwargs):

@@ -89,6 +89,18 @@ def test_loss_curve_display(fitted):
     assert display.plot(ax=ax, log_scale=False).ax_ is ax
 
 
+def test_loss_curve_display_of_an_evidence_fit(quiet_fit):
+    """With ``lambda_="evidence"`` the label gives the lambda_ chosen (the
+    string "evidence" made the default label's format fail)."""
+    from sklearn.datasets import load_iris
+
+    X, y = load_iris(return_X_y=True)
+    clf = quiet_fit(BackpropClassifier((3,), lambda_="evidence", random_state=0), X, y)
+    display = LossCurveDisplay.from_estimator(clf)
+    np.testing.assert_array_equal(display.line_.get_data()[1], clf.loss_curve_)
+    assert display.line_.get_label() == f"lambda_={clf.fitted_lambda_:g} (evidence)"
+
+
 def test_unfitted_estimator_is_refused():
     from sklearn.exceptions import NotFittedError
 
