@@ -212,7 +212,8 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         the drop of the cost that a Gauss-Newton step from ``theta_`` to
         the mode would give: the value at the mode, up to the change of
         ``log det A`` along that step (see :meth:`log_evidence` and the
-        User guide). Always the largest of ``scores_``.
+        User guide). Always the largest of ``scores_``; NaN where Ctrl-C
+        stopped the first point's evidence (see above).
     log_evidence_se_ : float
         Only with ``lambda_="evidence"``: the standard error of
         ``log_evidence_``: 0 on the exact path (up to 4000 parameters),
@@ -321,6 +322,12 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
     the last completed iteration (with ``n_iter_`` and ``loss_curve_`` up to
     it), warns with :class:`TrainingInterruptedWarning` and returns, so the
     minutes already spent are not lost. A second Ctrl-C interrupts as usual.
+    With ``lambda_="evidence"``, Ctrl-C in a refit ends the search there
+    (that refit scored and kept only if it scores highest); Ctrl-C while a
+    point's log evidence is computed ends it without that point, keeping
+    the best point scored before it, or, where none was, the first refit
+    with ``log_evidence_``, ``log_evidence_se_`` and
+    ``n_effective_params_`` NaN.
 
     Array API inputs (PyTorch tensors, CuPy arrays, ...) are fitted and
     predicted in their own namespace and on their own device when
@@ -669,6 +676,9 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
             if result.warning is not None:
                 category, text = result.warning
                 warnings.warn(text, category, stacklevel=4)
+        interrupted = _evidence.interruption_message(found)
+        if interrupted is not None:
+            warnings.warn(interrupted, TrainingInterruptedWarning, stacklevel=4)
         if not all(p.evidence.converged for p in found.points):
             warnings.warn(_evidence.LANCZOS_MESSAGE, ConvergenceWarning, stacklevel=4)
         message = _evidence.message(found)

@@ -445,8 +445,10 @@ class SearchResult:
     it only by the estimates' noise, not checked in its turn),
     ``"bound"`` (the best point at a bound of ``lambda_``, the evidence
     still rising towards it), ``"max_evaluations"``, ``"diverged"`` (the
-    first refit's cost overflowed) or ``"stopped"`` (by the user: callback
-    or Ctrl-C).
+    first refit's cost overflowed), ``"stopped"`` (a refit stopped by the
+    user: callback or Ctrl-C) or ``"interrupted"`` (Ctrl-C outside a
+    refit, as in an evidence: that point is not in ``points``, unless it
+    was the first, kept with its evidence NaN).
     """
 
     best: Point
@@ -455,7 +457,7 @@ class SearchResult:
 
     @property
     def settled(self):
-        return self.outcome in ("settled", "stopped")
+        return self.outcome in ("settled", "stopped", "interrupted")
 
 
 class _Stopped(Exception):
@@ -506,7 +508,15 @@ class _Trials:
             # gamma is read at the first point and the kept one, which
             # scored higher than every point before it when it was tried.
             above = self.best().score if self.points else None
-            ev = self.evidence(result.theta, lambda_, gamma_above=above)
+            try:
+                ev = self.evidence(result.theta, lambda_, gamma_above=above)
+            except KeyboardInterrupt:
+                if not self.points:
+                    # Nothing scored yet: the first refit is kept, its
+                    # evidence unknown, rather than the whole fit lost.
+                    unknown = Evidence(np.nan, np.nan, lambda_, np.nan, std=np.nan)
+                    self.points.append(Point(lambda_, result, unknown, theta_start))
+                raise
         else:  # diverged: the worst point
             ev = Evidence(-np.inf, 0.0, lambda_, 0.0)
         point = Point(lambda_, result, ev, theta_start)
@@ -611,6 +621,13 @@ def search(
         outcome = "max_evaluations"
     except _Stopped:
         outcome = "stopped"
+    except KeyboardInterrupt:
+        # Ctrl-C outside the refits' L-BFGS (which ends a refit itself,
+        # "stopped" above): mostly in an evidence, a point's longest part on
+        # the matrix-free path. The point of that evidence is dropped.
+        if not trials.points:
+            raise
+        outcome = "interrupted"
     return SearchResult(trials.best(), trials.points, outcome)  # 5. keep
 
 
@@ -716,6 +733,27 @@ def _check(trials):
     # The point kept: the best, or a refit higher only by noise (matrix-free).
     kept = trials.best()
     return "bound" if kept.x in (trials.lo, trials.hi) else "settled"
+
+
+def interruption_message(found):
+    """The TrainingInterruptedWarning's text for a search that Ctrl-C
+    stopped outside its refits, or None."""
+    if found.outcome != "interrupted":
+        return None
+    best = found.best
+    if not np.isfinite(best.score):
+        return (
+            "Training interrupted (KeyboardInterrupt) while the log evidence "
+            f"of the first refit, at lambda_={best.lambda_:.4g}, was computed; "
+            "the estimator keeps that refit, with log_evidence_ and "
+            "n_effective_params_ NaN."
+        )
+    return (
+        "Training interrupted (KeyboardInterrupt) during the search for "
+        f"lambda_ by the log evidence, after {len(found.points)} points "
+        "scored; the estimator keeps the refit of the highest log evidence "
+        f"among them, at lambda_={best.lambda_:.4g}."
+    )
 
 
 def message(found):

@@ -1020,6 +1020,57 @@ def test_ctrl_c_in_a_later_refit_is_reported(iris):
     assert clf.fitted_lambda_ != clf.lambdas_[-1]  # the interrupted one is not kept
 
 
+def interrupt_the_evidence(monkeypatch, at_call):
+    """Ctrl-C (KeyboardInterrupt) while the ``at_call``-th evidence of a
+    search is computed, as a SIGINT in the main thread raises it there."""
+    original, calls = _evidence.evidence_at, []
+
+    def evidence_at(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == at_call:
+            raise KeyboardInterrupt
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(_evidence, "evidence_at", evidence_at)
+
+
+def test_ctrl_c_in_an_evidence_keeps_the_best_point_scored(iris, monkeypatch):
+    """Ctrl-C while a later point's evidence is computed (on the
+    matrix-free path most of a point's time): the search stops, the fit
+    returns with the best of the points scored before it, and warns."""
+    X, y = iris
+    reference = BackpropClassifier((3,), lambda_="evidence", random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        reference.fit(X, y)
+    interrupt_the_evidence(monkeypatch, 3)
+    clf = BackpropClassifier((3,), lambda_="evidence", random_state=0)
+    with pytest.warns(TrainingInterruptedWarning, match="log evidence") as caught:
+        clf.fit(X, y)
+    assert "lambda_=" in str(caught[0].message)
+    np.testing.assert_array_equal(clf.lambdas_, reference.lambdas_[:2])
+    np.testing.assert_array_equal(clf.scores_, reference.scores_[:2])
+    kept = int(np.argmax(reference.scores_[:2]))
+    assert clf.fitted_lambda_ == reference.lambdas_[kept]
+    assert clf.log_evidence_ == reference.scores_[kept]
+    assert clf.predict(X).shape == y.shape
+
+
+def test_ctrl_c_in_the_first_evidence_keeps_the_first_refit(iris, monkeypatch):
+    """Nothing scored yet: the first refit is kept (no work lost), its
+    evidence unknown (NaN), and the user is told."""
+    X, y = iris
+    interrupt_the_evidence(monkeypatch, 1)
+    clf = BackpropClassifier((3,), lambda_="evidence", random_state=0)
+    with pytest.warns(TrainingInterruptedWarning, match="NaN"):
+        clf.fit(X, y)
+    assert clf.fitted_lambda_ == 1.0 and clf.lambdas_.tolist() == [1.0]
+    assert np.isnan(clf.log_evidence_) and np.isnan(clf.n_effective_params_)
+    assert np.isnan(clf.log_evidence_se_)
+    assert clf.n_iter_ > 0 and clf.n_iter_total_ == clf.n_iter_
+    assert clf.score(X, y) > 0.5
+
+
 def test_verbose_reports_each_refit_of_the_search(iris, capsys):
     X, y = iris
     clf = BackpropClassifier((), lambda_="evidence", verbose=1, random_state=0)
