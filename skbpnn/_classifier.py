@@ -605,7 +605,8 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
             # The cost overflowed on the way: the weights are not a fit.
             raise ValueError(
                 "L-BFGS produced non-finite weights or cost: the input features "
-                "are too large (scale them, e.g. with StandardScaler) or "
+                "are too large (scale them, e.g. with StandardScaler), the sample "
+                "weights' sum too small (it divides the penalty), or "
                 f"lambda_={lambda_!r} is too large."
             )
         for name in _EVIDENCE_ATTRIBUTES:
@@ -730,6 +731,16 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
             With the fit's own data after ``lambda_="evidence"``, equal to
             ``log_evidence_`` (to the rounding of the BLAS kernels, whose
             threads the fit may have limited), for any ``random_state``.
+
+        Warns
+        -----
+        ConvergenceWarning
+            Where the Newton decrement is above 0.5 nats
+            (``_evidence.MODE_DECREMENT``): ``theta_`` is far from a mode of
+            the cost on (X, y), as for data other than the fit's (or scaled
+            otherwise), or a fit stopped early; the value is then an
+            extrapolation. And where the stochastic estimates did not
+            settle.
         """
         check_is_fitted(self)
         if is_dask_collection(X):
@@ -745,6 +756,8 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
                 "log_evidence needs y with the classes of the fit: "
                 f"{self._binarizer.classes_}, got {data.binarizer.classes_}."
             )
+        if self.fitted_lambda_ == 0:
+            return -np.inf  # an improper prior (A = G may be singular)
         curvature = data.curvature(self.layer_sizes_)
         theta = _array_api.host_float64(self.theta_)
         if getattr(self, "_evidence_seed", None) is None:
@@ -760,6 +773,12 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
             seed=seed,
             gamma_above=np.inf,  # only the log evidence is returned
         )
+        if evidence.decrement > _evidence.MODE_DECREMENT:
+            warnings.warn(
+                _evidence.far_from_mode_message(evidence.decrement),
+                ConvergenceWarning,
+                stacklevel=2,
+            )
         if not evidence.converged:
             warnings.warn(_evidence.LANCZOS_MESSAGE, ConvergenceWarning, stacklevel=2)
         return float(evidence.log_evidence)

@@ -72,6 +72,18 @@ MODE_LAMBDA = 1e-2
 #: mode gives a warning: its evidence is an extrapolation.
 MODE_DECREMENT = 0.5
 
+
+def far_from_mode_message(decrement):
+    """The warning of a log evidence taken far from a mode of the data."""
+    return (
+        f"theta_ is far from a mode of the cost on these data (Newton "
+        f"decrement {decrement:.3g} nats, above {MODE_DECREMENT}): the log "
+        "evidence extrapolates to a mode it was not fitted to, and is "
+        "unreliable. Pass the data the model was fitted to (scaled as it "
+        "was), or refit."
+    )
+
+
 LANCZOS_MESSAGE = (
     "The stochastic Lanczos estimates of log det A and tr(A^-1 M) did not "
     f"settle in {N_STEPS} steps (A is badly conditioned): the log evidence and "
@@ -223,7 +235,9 @@ def _factorize(A, g):
         # A = G + diag(>= min(lambda_, 1e-4)), G positive semi-definite.
         raise np.linalg.LinAlgError(
             "The posterior precision G + prior is not positive definite to "
-            f"working precision (leading minor {info}): scale the features."
+            f"working precision (leading minor {info}): G's scale is too far "
+            "from the prior's (features or sample weights too large, or "
+            "lambda_ too small)."
         )
     logdet = 2.0 * float(np.sum(np.log(np.diag(U))))
     solved = solve_triangular(U, g, trans="T", lower=False, check_finite=False)
@@ -612,7 +626,8 @@ def search(
     """
     trials = _Trials(fit_at, evidence, bounds, max_evaluations, progress)
     try:
-        first = trials.at(np.log(lambda0), theta0)  # 1. start
+        # (A warm start from lambda_ = 0 starts at the lower bound.)
+        first = trials.at(np.log(np.clip(lambda0, *bounds)), theta0)  # 1. start
         outcome = _bracket(trials, first)  # 2. bracket
         while outcome == "bracketed":
             _refine(trials)  # 3. refine

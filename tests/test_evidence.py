@@ -193,7 +193,8 @@ def test_newton_decrement_of_an_unconverged_fit_matches_the_reference(iris):
     assert decrement > 0.1  # far enough from the mode to matter
     assert_allclose(ev.decrement, decrement, rtol=1e-6)
     assert_allclose(ev.log_evidence, value, rtol=1e-7)
-    assert_allclose(clf.log_evidence(X, y), value, rtol=1e-7)
+    with pytest.warns(ConvergenceWarning, match="Newton decrement"):  # 14.5 nats
+        assert_allclose(clf.log_evidence(X, y), value, rtol=1e-7)
     assert_allclose(ev.gamma, gamma, rtol=1e-6)
     # The matrix-free decrement: the Gauss quadrature from g, to its
     # convergence (S's condition number is small here).
@@ -402,6 +403,73 @@ def test_numeric_lambda_sets_fitted_lambda_and_log_evidence_is_the_reference(can
         warnings.simplefilter("ignore", ConvergenceWarning)
         zero.fit(X, y)
     assert zero.log_evidence(X, y) == -np.inf
+
+
+@pytest.mark.parametrize("dense_max_params", [_evidence.DENSE_MAX_PARAMS, 0])
+def test_log_evidence_after_lambda_zero_is_minus_inf_on_both_paths(
+    iris, monkeypatch, dense_max_params
+):
+    """An improper prior: -inf, documented, with a hidden layer fitted to
+    convergence too (where ``A = G`` is singular: the factorization raised)
+    and on the matrix-free path (which ran its Lanczos steps and warned)."""
+    X, y = iris
+    zero = BackpropClassifier((3,), lambda_=0.0, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        zero.fit(X, y)
+    monkeypatch.setattr(_evidence, "DENSE_MAX_PARAMS", dense_max_params)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert zero.log_evidence(X, y) == -np.inf
+
+
+def test_a_search_warm_from_lambda_zero_starts_at_the_lower_bound(iris):
+    X, y = iris
+    clf = BackpropClassifier((3,), lambda_=0.0, max_iter=30, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X, y)
+    clf.set_params(lambda_="evidence", warm_start=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        warnings.simplefilter("error", RuntimeWarning)  # np.log(0) warned
+        clf.fit(X, y)
+    assert clf.lambdas_[0] == _evidence.LAMBDA_BOUNDS[0]
+
+
+def test_log_evidence_warns_where_theta_is_far_from_a_mode_of_the_data(iris):
+    """The evidence of data whose mode is far from ``theta_`` (here the
+    labels permuted; as well, a forgotten scaler) is a long extrapolation
+    (tens of thousands of nats of Newton decrement, a positive "log
+    probability"): a warning, as ``fit`` gives for such a refit. The fit's
+    own data give none."""
+    X, y = iris
+    clf = BackpropClassifier((3,), lambda_="evidence", random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X, y)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert clf.log_evidence(X, y) == clf.log_evidence_
+    with pytest.warns(ConvergenceWarning, match="Newton decrement") as caught:
+        clf.log_evidence(X, (y + 1) % 3)
+    assert len(caught) == 1
+
+
+@pytest.mark.parametrize(
+    "lambda_, scale", [("evidence", 1e12), (1.0, 1e-200), ("evidence", 1e-200)]
+)
+def test_extreme_sample_weights_are_named_in_the_error(iris, lambda_, scale):
+    """Weights of 1e12 make G's scale too far from the bias prior's for the
+    Cholesky factor; weights summing to 1e-200 make the penalty, divided
+    by their sum, overflow. The features, standardized here, were all the
+    messages named."""
+    X, y = iris
+    clf = BackpropClassifier((3,), lambda_=lambda_, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        with pytest.raises(ValueError, match="sample weights"):
+            clf.fit(X, y, sample_weight=np.full(len(y), scale))
 
 
 def test_log_evidence_needs_the_fit_classes(iris):
