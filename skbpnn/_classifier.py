@@ -229,7 +229,8 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
     lambdas_ : ndarray of shape (n_tried,)
         Only with ``lambda_="evidence"``: the ``lambda_`` values tried, in
         order (BayesianRidge's ``scores_`` history); ``fitted_lambda_`` is
-        one of them.
+        one of them. Like ``theta_``, an array of ``X``'s namespace on its
+        device for an array API input (so is ``scores_``).
     scores_ : ndarray of shape (n_tried,)
         Only with ``lambda_="evidence"``: the log evidence at each of
         ``lambdas_``, each that of the mode its own warm refit reached (as
@@ -749,13 +750,7 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
             data = self._training_data(X, y, sample_weight, reset=False)
         if data.curvature is None:
             raise ValueError(_NO_EVIDENCE)
-        if data.binarizer.y_type_ != self._binarizer.y_type_ or not np.array_equal(
-            data.binarizer.classes_, self._binarizer.classes_
-        ):
-            raise ValueError(
-                "log_evidence needs y with the classes of the fit: "
-                f"{self._binarizer.classes_}, got {data.binarizer.classes_}."
-            )
+        _targets.check_same_classes(self._binarizer, data.binarizer, "log_evidence")
         if self.fitted_lambda_ == 0:
             return -np.inf  # an improper prior (A = G may be singular)
         curvature = data.curvature(self.layer_sizes_)

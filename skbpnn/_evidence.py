@@ -791,19 +791,23 @@ def message(found):
             "separable data. The predicted probabilities are overconfident; a "
             "fixed lambda_, or more data, is the safer choice."
         )
+    constant = best.evidence.gamma < _CONSTANT_GAMMA
+    # On the plateau the evidence reaches as lambda_ -> inf.
+    constant_text = (
+        f"The data determine none of the weights (n_effective_params_="
+        f"{best.evidence.gamma:.3g} at lambda_={best.lambda_:.3g}): the log "
+        "evidence is flat for large "
+        "lambda_ and prefers a constant model (too few samples, or "
+        "uninformative features)."
+    )
     if found.outcome == "max_evaluations":
+        # (Scores on that plateau differ by rounding: a search can spend
+        # its refits there.)
         return (
             f"The search for lambda_ by the evidence did not settle in "
             f"{len(found.points)} refits; the lambda_ of the highest log "
             f"evidence found, {best.lambda_:.4g}, is kept."
-        )
-    if found.outcome == "settled" and best.evidence.gamma < _CONSTANT_GAMMA:
-        # Settled on the plateau the evidence reaches as lambda_ -> inf.
-        return (
-            f"The data determine none of the weights (n_effective_params_="
-            f"{best.evidence.gamma:.3g} at lambda_={best.lambda_:.3g}): the log "
-            "evidence is flat for large "
-            "lambda_ and prefers a constant model (too few samples, or "
-            "uninformative features)."
-        )
+        ) + (f" {constant_text}" if constant else "")
+    if found.outcome == "settled" and constant:
+        return constant_text
     return None

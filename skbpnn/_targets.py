@@ -30,8 +30,9 @@ def check_two_classes(classes):
         )
 
 
-def check_same_classes(previous, binarizer):
-    """For ``warm_start``: y (its ``binarizer``) has the previous fit's classes.
+def check_same_classes(previous, binarizer, needed_by="warm_start"):
+    """y (its ``binarizer``) has the previous fit's classes, as
+    ``warm_start`` and ``log_evidence`` (``needed_by``) need.
 
     ``previous`` is the previous fit's LabelBinarizer; the kind of target
     (binary, multiclass, multilabel) must be the same too.
@@ -40,7 +41,7 @@ def check_same_classes(previous, binarizer):
         binarizer.classes_, previous.classes_
     ):
         raise ValueError(
-            "warm_start needs y with the same classes as the previous fit: "
+            f"{needed_by} needs y with the same classes as the previous fit: "
             f"previously {previous.classes_} ({previous.y_type_}), now "
             f"{binarizer.classes_} ({binarizer.y_type_})."
         )

@@ -475,8 +475,11 @@ def test_extreme_sample_weights_are_named_in_the_error(iris, lambda_, scale):
 def test_log_evidence_needs_the_fit_classes(iris):
     X, y = iris
     clf = BackpropClassifier((), lambda_=1.0, random_state=0).fit(X, y)
-    with pytest.raises(ValueError, match="classes of the fit"):
+    with pytest.raises(ValueError, match="log_evidence needs y with the same classes"):
         clf.log_evidence(X[y < 2], y[y < 2])
+    # The same classes as a one-hot matrix: the kind of target differs.
+    with pytest.raises(ValueError, match=r"\(multiclass\), now .* \(multilabel"):
+        clf.log_evidence(X, np.eye(3, dtype=int)[y])
 
 
 def test_separable_data_warn_at_the_lower_bound_without_nan():
@@ -1313,6 +1316,12 @@ def test_constant_model_message():
     text = _evidence.message(constant)
     assert text.startswith("The data determine none of the weights")
     assert "n_effective_params_=0.004 at lambda_=1)" in text
+    # On that plateau the scores differ by rounding, and a search may use
+    # up its refits there: the warning still says the model is constant.
+    unsettled = dataclasses.replace(constant, outcome="max_evaluations")
+    text = _evidence.message(unsettled)
+    assert text.startswith("The search for lambda_ by the evidence did not settle")
+    assert "The data determine none of the weights" in text
 
 
 def test_a_search_started_at_a_bound_looks_inside_before_it_warns():
