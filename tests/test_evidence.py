@@ -530,7 +530,9 @@ def test_a_search_that_settles_inside_the_bounds_does_not_warn():
     to every training sample, is a maximum, not separable data."""
     X, y = load_digits(return_X_y=True)
     X = StandardScaler().fit_transform(X[:400]) * 0.03
-    clf = BackpropClassifier((8,), lambda_="evidence", random_state=0)
+    # max_iter high enough for the refits to reach their modes (at 200 the
+    # kept one stops at max_iter, and warns so).
+    clf = BackpropClassifier((8,), lambda_="evidence", max_iter=1000, random_state=0)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         clf.fit(X, y[:400])
@@ -1403,9 +1405,10 @@ def test_the_kept_refits_own_warning_when_it_ran_out_or_is_far_from_its_mode(
         BackpropClassifier((5,), lambda_="evidence", max_fun=30, random_state=0).fit(
             X, y
         )
-    # At max_iter: shown when the kept refit is more than MODE_DECREMENT nats
-    # from its mode, not when it is nearer.
-    for limit, shown in ((1e9, False), (0.0, True)):
+    # At max_iter: shown whatever the kept refit's Newton decrement (it was
+    # shown only above MODE_DECREMENT, but a small decrement does not place
+    # a refit near its mode: see the User guide), once.
+    for limit in (1e9, 0.0):
         monkeypatch.setattr(_evidence, "MODE_DECREMENT", limit)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
@@ -1414,7 +1417,7 @@ def test_the_kept_refits_own_warning_when_it_ran_out_or_is_far_from_its_mode(
             ).fit(X, y)
         assert clf.stop_reason_ == "max_iter"
         iterations = [w for w in caught if "iterations without" in str(w.message)]
-        assert len(iterations) == shown
+        assert len(iterations) == 1
 
 
 def test_a_refit_that_diverges_mid_search_scores_minus_infinity():
