@@ -24,7 +24,7 @@ accuracy, on the digits.
 # To keep the example to seconds it uses 600 of the 1797 digits, up to 16
 # hidden units and 3-fold cross-validation. Each fold's fit chooses its own
 # ``lambda_`` by the evidence of its training rows. ``max_iter=1000`` lets
-# every refit reach its mode: a kept refit stopped at ``max_iter`` warns,
+# the kept refits reach their modes: a kept refit stopped at ``max_iter`` warns,
 # and its evidence can be far from its mode's (at ``max_iter=100`` the
 # 4-unit network's came out 25 nats higher, at another ``lambda_``).
 import matplotlib.pyplot as plt

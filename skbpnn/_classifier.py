@@ -243,9 +243,8 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         ``"interrupted"`` (Ctrl-C). Every reason but ``"converged"``,
         ``"callback"`` and ``"interrupted"`` also gives a
         :class:`~sklearn.exceptions.ConvergenceWarning` that names scipy's
-        status and message; with ``lambda_="evidence"``, for ``"max_iter"``
-        only where the kept refit stopped more than 0.5 nats (its Newton
-        decrement) from its mode.
+        status and message; with ``lambda_="evidence"``, those of the kept
+        refit (they describe it).
     n_layers_ : int
         Number of layers ``L``, input and output included.
     n_outputs_ : int
@@ -326,10 +325,11 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
     minutes already spent are not lost. A second Ctrl-C interrupts as usual.
     With ``lambda_="evidence"``, Ctrl-C in a refit ends the search there
     (that refit scored and kept only if it scores highest); Ctrl-C while a
-    point's log evidence is computed ends it without that point, keeping
-    the best point scored before it, or, where none was, the first refit
-    with ``log_evidence_``, ``log_evidence_se_`` and
-    ``n_effective_params_`` NaN.
+    point's log evidence is computed (a second one after a refit's, too)
+    ends it without that point, keeping the best point scored before it,
+    or, where none was, the first refit with ``log_evidence_``,
+    ``log_evidence_se_`` and ``n_effective_params_`` NaN; ``n_iter_total_``
+    then counts the refits scored.
 
     Array API inputs (PyTorch tensors, CuPy arrays, ...) are fitted and
     predicted in their own namespace and on their own device when

@@ -68,8 +68,10 @@ MODE_GTOL = 1e-5
 #: to ``lambda_`` (:func:`mode_gtol`).
 MODE_LAMBDA = 1e-2
 
-#: A kept refit farther than this (its Newton decrement, in nats) from its
-#: mode gives a warning: its evidence is an extrapolation.
+#: Weights farther than this (their Newton decrement, in nats) from a mode
+#: of the data passed make ``log_evidence`` warn: its value is then an
+#: extrapolation. (A kept refit of the search warns wherever it stopped
+#: abnormally, whatever its decrement.)
 MODE_DECREMENT = 0.5
 
 
@@ -78,9 +80,10 @@ def far_from_mode_message(decrement):
     return (
         f"theta_ is far from a mode of the cost on these data (Newton "
         f"decrement {decrement:.3g} nats, above {MODE_DECREMENT}): the log "
-        "evidence extrapolates to a mode it was not fitted to, and is "
-        "unreliable. Pass the data the model was fitted to (scaled as it "
-        "was), or refit."
+        "evidence extrapolates to that mode, and is unreliable. Either the "
+        "data (X, y, sample_weight) are not the fit's, or are scaled "
+        "otherwise, or the fit stopped short of its mode (lower tol, or "
+        "raise max_iter)."
     )
 
 

@@ -273,9 +273,11 @@ class LossCurveDisplay:
         """
         clf = _final_estimator(estimator)
         if label is None:
-            label = f"lambda_={clf.fitted_lambda_:g}"
-            if isinstance(clf.lambda_, str):  # "evidence": the lambda_ chosen
-                label += f" ({clf.lambda_})"
+            # The lambda_ of the fit (skbpnn 0.1 kept no fitted_lambda_), and
+            # whether the evidence chose it (the fit's, not set_params').
+            label = f"lambda_={getattr(clf, 'fitted_lambda_', clf.lambda_):g}"
+            if hasattr(clf, "lambdas_"):
+                label += " (evidence)"
         return cls(clf.loss_curve_, label=label).plot(ax=ax, log_scale=log_scale)
 
     def plot(self, ax=None, *, log_scale=True, **kwargs):
