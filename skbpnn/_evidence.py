@@ -225,6 +225,11 @@ class Evidence:
     logdet_samples: tuple = ()
 
 
+class NotPositiveDefiniteError(np.linalg.LinAlgError, ValueError):
+    """``A`` is not positive definite to working precision: a ValueError
+    whatever numpy's version (its LinAlgError is one from numpy 2.0 on)."""
+
+
 def _factorize(A, g):
     """``A``'s Cholesky factor, ``log det A`` and ``g^T A^-1 g``.
 
@@ -236,7 +241,7 @@ def _factorize(A, g):
     U, info = dpotrf(A.T, lower=0, clean=1, overwrite_a=1)
     if info != 0:
         # A = G + diag(>= min(lambda_, 1e-4)), G positive semi-definite.
-        raise np.linalg.LinAlgError(
+        raise NotPositiveDefiniteError(
             "The posterior precision G + prior is not positive definite to "
             f"working precision (leading minor {info}): G's scale is too far "
             "from the prior's (features or sample weights too large, or "
