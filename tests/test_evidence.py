@@ -652,7 +652,9 @@ def assert_checked(found):
 def test_search_that_does_not_settle_warns_and_keeps_the_best():
     found = _toy_search(_parabola(1e3), max_evaluations=3)
     assert not found.settled and found.outcome == "max_evaluations"
-    assert "did not settle in 3 refits" in _evidence.message(found)
+    text = _evidence.message(found)
+    assert "did not settle in 3 refits" in text
+    assert text.endswith("is kept.")  # the model is not constant: no more
     assert found.best.score == max(p.score for p in found.points)
     bound = _toy_search(_parabola(1e9))
     assert bound.outcome == "bound" and "upper bound" in _evidence.message(bound)
@@ -1328,6 +1330,10 @@ def test_constant_model_message():
     text = _evidence.message(unsettled)
     assert text.startswith("The search for lambda_ by the evidence did not settle")
     assert "The data determine none of the weights" in text
+    # gamma of 0.01 (_CONSTANT_GAMMA) is not constant.
+    edge = _evidence.Evidence(-3.0, _evidence._CONSTANT_GAMMA, 1.0, 1.0)
+    point = dataclasses.replace(constant.best, evidence=edge)
+    assert _evidence.message(dataclasses.replace(constant, best=point)) is None
 
 
 def test_a_search_started_at_a_bound_looks_inside_before_it_warns():
