@@ -407,28 +407,23 @@ def test_numeric_lambda_sets_fitted_lambda_and_log_evidence_is_the_reference(can
 
 @pytest.mark.parametrize("dense_max_params", [_evidence.DENSE_MAX_PARAMS, 0])
 def test_log_evidence_after_lambda_zero_is_minus_inf_on_both_paths(
-    iris, monkeypatch, dense_max_params
+    iris, monkeypatch, quiet_fit, dense_max_params
 ):
     """An improper prior: -inf, documented, with a hidden layer fitted to
     convergence too (where ``A = G`` is singular: the factorization raised;
     the matrix-free case, which gave -inf before too, is a guard)."""
     X, y = iris
-    zero = BackpropClassifier((3,), lambda_=0.0, random_state=0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        zero.fit(X, y)
+    zero = quiet_fit(BackpropClassifier((3,), lambda_=0.0, random_state=0), X, y)
     monkeypatch.setattr(_evidence, "DENSE_MAX_PARAMS", dense_max_params)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert zero.log_evidence(X, y) == -np.inf
 
 
-def test_a_search_warm_from_lambda_zero_starts_at_the_lower_bound(iris):
+def test_a_search_warm_from_lambda_zero_starts_at_the_lower_bound(iris, quiet_fit):
     X, y = iris
     clf = BackpropClassifier((3,), lambda_=0.0, max_iter=30, random_state=0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        clf.fit(X, y)
+    quiet_fit(clf, X, y)
     clf.set_params(lambda_="evidence", warm_start=True)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ConvergenceWarning)
@@ -437,17 +432,14 @@ def test_a_search_warm_from_lambda_zero_starts_at_the_lower_bound(iris):
     assert clf.lambdas_[0] == _evidence.LAMBDA_BOUNDS[0]
 
 
-def test_log_evidence_warns_where_theta_is_far_from_a_mode_of_the_data(iris):
+def test_log_evidence_warns_where_theta_is_far_from_a_mode_of_the_data(iris, quiet_fit):
     """The evidence of data whose mode is far from ``theta_`` (here the
     labels permuted; as well, a forgotten scaler) is a long extrapolation
     (tens of thousands of nats of Newton decrement, a positive "log
     probability"): a warning, as ``fit`` gives for such a refit. The fit's
     own data give none."""
     X, y = iris
-    clf = BackpropClassifier((3,), lambda_="evidence", random_state=0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        clf.fit(X, y)
+    clf = quiet_fit(BackpropClassifier((3,), lambda_="evidence", random_state=0), X, y)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert_allclose(clf.log_evidence(X, y), clf.log_evidence_, rtol=1e-12)
@@ -459,7 +451,7 @@ def test_log_evidence_warns_where_theta_is_far_from_a_mode_of_the_data(iris):
 @pytest.mark.parametrize(
     "lambda_, scale", [("evidence", 1e18), (1.0, 1e-200), ("evidence", 1e-200)]
 )
-def test_extreme_sample_weights_are_named_in_the_error(iris, lambda_, scale):
+def test_extreme_sample_weights_are_named_in_the_error(iris, quiet_fit, lambda_, scale):
     """Weights of 1e18 make G's scale too far from the bias prior's for the
     Cholesky factor (at the first point; 1e12 failed only further on, as
     rounding had it); weights summing to 1e-200 make the penalty, divided
@@ -467,10 +459,8 @@ def test_extreme_sample_weights_are_named_in_the_error(iris, lambda_, scale):
     messages named."""
     X, y = iris
     clf = BackpropClassifier((3,), lambda_=lambda_, random_state=0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        with pytest.raises(ValueError, match="sample weights"):
-            clf.fit(X, y, sample_weight=np.full(len(y), scale))
+    with pytest.raises(ValueError, match="sample weights"):
+        quiet_fit(clf, X, y, sample_weight=np.full(len(y), scale))
 
 
 def test_log_evidence_needs_the_fit_classes(iris):
