@@ -162,7 +162,11 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         Called after every L-BFGS iteration as
         ``callback(iteration, cost, theta)`` with a copy of the unrolled
         weights; returning True stops training there (without a
-        ConvergenceWarning), to stop on a condition of your own.
+        ConvergenceWarning), to stop on a condition of your own. With
+        ``lambda_="evidence"`` it is called in every refit (``iteration``
+        counting from 1 in each), and True ends the search: the refit it
+        stopped is scored as any other, and the refit kept, the best
+        scored, may be another (``stop_reason_`` is the kept refit's).
 
     Attributes
     ----------
@@ -323,13 +327,12 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
     the last completed iteration (with ``n_iter_`` and ``loss_curve_`` up to
     it), warns with :class:`TrainingInterruptedWarning` and returns, so the
     minutes already spent are not lost. A second Ctrl-C interrupts as usual.
-    With ``lambda_="evidence"``, Ctrl-C in a refit ends the search there
-    (that refit scored and kept only if it scores highest); Ctrl-C while a
-    point's log evidence is computed (a second one after a refit's, too)
-    ends it without that point, keeping the best point scored before it,
-    or, where none was, the first refit with ``log_evidence_``,
-    ``log_evidence_se_`` and ``n_effective_params_`` NaN; ``n_iter_total_``
-    then counts the refits scored.
+    With ``lambda_="evidence"``, Ctrl-C, in a refit or while a point's log
+    evidence is computed, ends the search at once without that point
+    (its evidence is not computed), keeping the best point scored before
+    it, or, where none was, the first refit with ``log_evidence_``,
+    ``log_evidence_se_`` and ``n_effective_params_`` NaN;
+    ``n_iter_total_`` still counts every iteration run.
 
     Array API inputs (PyTorch tensors, CuPy arrays, ...) are fitted and
     predicted in their own namespace and on their own device when
@@ -620,7 +623,8 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
             self.log_evidence_ = float(found.best.score)
             self.log_evidence_se_ = float(found.best.evidence.std)
             self.n_effective_params_ = float(found.best.evidence.gamma)
-            self.n_iter_total_ = sum(p.result.n_iter for p in found.points)
+            refits = [p.result for p in found.points] + found.unscored
+            self.n_iter_total_ = sum(result.n_iter for result in refits)
             # Fitted arrays in X's namespace, as theta_ (array API inputs).
             fitted = data.fitted_theta or np.asarray
             self.lambdas_ = fitted(np.array([p.lambda_ for p in found.points]))
@@ -666,17 +670,12 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         # evidence is then not certified to be its mode's. (The Newton
         # decrement corrects the cost's part, but not log det A's change
         # along a flat valley of the cost: 8 nats off with a decrement of
-        # 0.03 at max_iter on 600 rows of digits, 64-3-10.) A Ctrl-C is the
-        # user's wherever it stopped the search.
-        best = found.best
-        shown = [best.result]
-        stopped = found.points[-1].result
-        if stopped.stop_reason == "interrupted" and stopped is not best.result:
-            shown.append(stopped)
-        for result in shown:
-            if result.warning is not None:
-                category, text = result.warning
-                warnings.warn(text, category, stacklevel=4)
+        # 0.03 at max_iter on 600 rows of digits, 64-3-10.) A Ctrl-C, in a
+        # refit or an evidence, is the search's interruption message's.
+        kept = found.best.result
+        if kept.warning is not None and kept.stop_reason != "interrupted":
+            category, text = kept.warning
+            warnings.warn(text, category, stacklevel=4)
         interrupted = _evidence.interruption_message(found)
         if interrupted is not None:
             warnings.warn(interrupted, TrainingInterruptedWarning, stacklevel=4)

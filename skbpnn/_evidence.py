@@ -22,7 +22,7 @@ and drives the search:
 Knows nothing of estimators.
 """
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.linalg import solve_triangular
@@ -462,20 +462,23 @@ class Point:
 class SearchResult:
     """The point kept (the best score of all tried) and every point, in order.
 
-    ``outcome`` is ``"settled"`` (a maximum inside the bounds, checked; on
+    ``unscored`` holds the results of the refits that Ctrl-C left without
+    an evidence (not points: they count as work done only). ``outcome`` is
+    ``"settled"`` (a maximum inside the bounds, checked; on
     the matrix-free path the point kept may be a check's refit higher than
     it only by the estimates' noise, not checked in its turn),
     ``"bound"`` (the best point at a bound of ``lambda_``, the evidence
     still rising towards it), ``"max_evaluations"``, ``"diverged"`` (the
-    first refit's cost overflowed), ``"stopped"`` (a refit stopped by the
-    user: callback or Ctrl-C) or ``"interrupted"`` (Ctrl-C outside a
-    refit, as in an evidence: that point is not in ``points``, unless it
+    first refit's cost overflowed), ``"stopped"`` (the user's callback
+    stopped a refit: that refit is scored) or ``"interrupted"`` (Ctrl-C, in
+    a refit or in an evidence: that point is not in ``points``, unless it
     was the first, kept with its evidence NaN).
     """
 
     best: Point
     points: list
     outcome: str
+    unscored: list = field(default_factory=list)
 
     @property
     def settled(self):
@@ -483,7 +486,7 @@ class SearchResult:
 
 
 class _Stopped(Exception):
-    """A refit was stopped by the user (callback or Ctrl-C)."""
+    """A refit was stopped by the user's callback."""
 
 
 class _OutOfRefits(Exception):
@@ -497,7 +500,7 @@ class _Trials:
         self.fit_at, self.evidence, self.progress = fit_at, evidence, progress
         self.lo, self.hi = np.log(bounds[0]), np.log(bounds[1])
         self.bounds, self.max_evaluations = bounds, max_evaluations
-        self.points = []
+        self.points, self.unscored = [], []
 
     def clip(self, x):
         return float(np.clip(x, self.lo, self.hi))
@@ -526,6 +529,12 @@ class _Trials:
             best = self.best() if self.points else None
             self.progress(len(self.points) + 1, lambda_, best)
         result = self.fit_at(lambda_, theta_start)
+        if result.stop_reason == "interrupted":
+            # Ctrl-C in the refit: the user wants the fit back now, not the
+            # evidence (minutes on the matrix-free path) of weights short
+            # of their mode.
+            self._unscored(lambda_, result, theta_start)
+            raise KeyboardInterrupt
         if np.all(np.isfinite(result.theta)) and np.isfinite(result.loss):
             # gamma is read at the first point and the kept one, which
             # scored higher than every point before it when it was tried.
@@ -533,19 +542,25 @@ class _Trials:
             try:
                 ev = self.evidence(result.theta, lambda_, gamma_above=above)
             except KeyboardInterrupt:
-                if not self.points:
-                    # Nothing scored yet: the first refit is kept, its
-                    # evidence unknown, rather than the whole fit lost.
-                    unknown = Evidence(np.nan, np.nan, lambda_, np.nan, std=np.nan)
-                    self.points.append(Point(lambda_, result, unknown, theta_start))
+                self._unscored(lambda_, result, theta_start)
                 raise
         else:  # diverged: the worst point
             ev = Evidence(-np.inf, 0.0, lambda_, 0.0)
         point = Point(lambda_, result, ev, theta_start)
         self.points.append(point)
-        if result.stop_reason in ("callback", "interrupted"):
+        if result.stop_reason == "callback":
             raise _Stopped
         return point
+
+    def _unscored(self, lambda_, result, theta_start):
+        """A refit that Ctrl-C left without its evidence: counted as work;
+        where nothing is scored yet, kept as the first point with its
+        evidence NaN, rather than the whole fit lost."""
+        if self.points:
+            self.unscored.append(result)
+        else:
+            unknown = Evidence(np.nan, np.nan, lambda_, np.nan, std=np.nan)
+            self.points.append(Point(lambda_, result, unknown, theta_start))
 
     def neighbours(self, point):
         """The nearest points tried below and above ``point`` (or None)."""
@@ -645,13 +660,14 @@ def search(
     except _Stopped:
         outcome = "stopped"
     except KeyboardInterrupt:
-        # Ctrl-C outside the refits' L-BFGS (which ends a refit itself,
-        # "stopped" above): mostly in an evidence, a point's longest part on
-        # the matrix-free path. The point of that evidence is dropped.
+        # Ctrl-C in a refit (its L-BFGS returns the last iterate) or in an
+        # evidence (a point's longest part on the matrix-free path): that
+        # point is not scored (_Trials._unscored).
         if not trials.points:
             raise
         outcome = "interrupted"
-    return SearchResult(trials.best(), trials.points, outcome)  # 5. keep
+    best = trials.best()  # 5. keep
+    return SearchResult(best, trials.points, outcome, trials.unscored)
 
 
 def _bracket(trials, first):
@@ -766,10 +782,11 @@ def interruption_message(found):
     best = found.best
     if not np.isfinite(best.score):
         return (
-            "Training interrupted (KeyboardInterrupt) while the log evidence "
-            f"of the first refit, at lambda_={best.lambda_:.4g}, was computed; "
-            "the estimator keeps that refit, with log_evidence_ and "
-            "n_effective_params_ NaN."
+            "Training interrupted (KeyboardInterrupt) at the first point of "
+            f"the search for lambda_ by the log evidence, lambda_="
+            f"{best.lambda_:.4g}; the estimator keeps its refit, whose log "
+            "evidence was not computed (log_evidence_ and n_effective_params_ "
+            "NaN)."
         )
     return (
         "Training interrupted (KeyboardInterrupt) during the search for "
