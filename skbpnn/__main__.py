@@ -731,7 +731,7 @@ def run(args, clf):
     for w in caught or ():
         warnings.showwarning(w.message, w.category, w.filename, w.lineno)
     work = (
-        f"{clf.n_iter_total_} L-BFGS iterations in {len(clf.lambdas_)} refits"
+        f"{clf.n_iter_total_} L-BFGS iterations, {len(clf.lambdas_)} refits scored"
         if args.lambda_ == "evidence"
         else f"{clf.n_iter_} L-BFGS iterations"
     )

@@ -217,7 +217,7 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         the mode would give: the value at the mode, up to the change of
         ``log det A`` along that step (see :meth:`log_evidence` and the
         User guide). Always the largest of ``scores_``; NaN where Ctrl-C
-        stopped the first point's evidence (see above).
+        stopped the first refit or its evidence (see above).
     log_evidence_se_ : float
         Only with ``lambda_="evidence"``: the standard error of
         ``log_evidence_``: 0 on the exact path (up to 4000 parameters),
@@ -248,7 +248,8 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         ``"callback"`` and ``"interrupted"`` also gives a
         :class:`~sklearn.exceptions.ConvergenceWarning` that names scipy's
         status and message; with ``lambda_="evidence"``, those of the kept
-        refit (they describe it).
+        refit (they describe it), which after a callback's True or a Ctrl-C
+        in a later refit is another, of its own reason.
     n_layers_ : int
         Number of layers ``L``, input and output included.
     n_outputs_ : int

@@ -776,7 +776,7 @@ def _check(trials):
 
 def interruption_message(found):
     """The TrainingInterruptedWarning's text for a search that Ctrl-C
-    stopped outside its refits, or None."""
+    stopped (in a refit or an evidence), or None."""
     if found.outcome != "interrupted":
         return None
     best = found.best

@@ -18,7 +18,8 @@ from sklearn.exceptions import ConvergenceWarning
 
 
 class TrainingInterruptedWarning(UserWarning):
-    """Training was stopped by Ctrl-C; the model keeps the last iterate."""
+    """Training was stopped by Ctrl-C; the model keeps the last iterate
+    (with ``lambda_="evidence"``, the best point scored before it)."""
 
 
 # How a run ended (the estimator's ``stop_reason_``), with the advice its

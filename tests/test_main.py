@@ -528,8 +528,8 @@ def test_lambda_evidence_prints_the_lambda_and_gamma_found(call):
     assert clf.fitted_lambda_ != 1.0  # found, not the default
     assert f"lambda_={clf.fitted_lambda_:g}: relative difference" in stdout
     # The fit line counts the search's work: every refit's iterations.
-    fit_line = f"fit: {clf.n_iter_total_} L-BFGS iterations in "
-    assert fit_line + f"{len(clf.lambdas_)} refits in " in stdout
+    fit_line = f"fit: {clf.n_iter_total_} L-BFGS iterations, "
+    assert fit_line + f"{len(clf.lambdas_)} refits scored in " in stdout
 
 
 def test_progress_line_shows_the_refit_and_the_best_lambda_so_far():
