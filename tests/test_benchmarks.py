@@ -36,3 +36,25 @@ def test_the_time_split_finds_every_function_it_times():
     with split.timed():
         pass
     assert split.missing == []
+
+
+def test_the_probe_count_reaches_every_estimate_and_is_restored(monkeypatch):
+    """``benchmarks/search_probes.py`` sets ``_evidence.N_PROBES`` and wraps
+    ``_lanczos.logdet_and_trace`` (which checks the count each call
+    asks for): a fit on the matrix-free path must call it with the count
+    set, and both attributes must be back afterwards."""
+    import numpy as np
+
+    from skbpnn import BackpropClassifier, _evidence, _lanczos
+
+    search_probes = load("search_probes")
+    original, saved = _lanczos.logdet_and_trace, _evidence.N_PROBES
+    monkeypatch.setattr(_evidence, "DENSE_MAX_PARAMS", 0)  # matrix-free
+    rng = np.random.RandomState(0)
+    X, y = rng.randn(60, 4), np.arange(60) % 3
+    seconds = []
+    with search_probes.probes(3, seconds):
+        clf = BackpropClassifier((3,), lambda_="evidence", max_iter=20)
+        clf.set_params(random_state=0).fit(X, y)
+    assert len(seconds) == len(clf.lambdas_) > 0
+    assert _lanczos.logdet_and_trace is original and _evidence.N_PROBES == saved
