@@ -1222,6 +1222,40 @@ def digits_20x20():
     return X.reshape(len(X), 400), y
 
 
+def course_folds(n_folds, what):
+    """(f)'s data and the first ``n_folds`` of its 5 outer folds (train,
+    test), announced with ``what`` the script varies."""
+    X, y = digits_20x20()
+    outer = StratifiedKFold(5, shuffle=True, random_state=0)
+    folds = list(outer.split(X, y))[:n_folds]
+    print(
+        f"course size (benchmarks/evidence.py (f)), folds 1-{len(folds)} of 5, "
+        f"400-25-10, one BLAS thread; {what}"
+    )
+    return X, y, folds
+
+
+def timed_course_fit(clf, X, y, patch, calls):
+    """Fit ``clf`` on one BLAS thread, its warnings hidden, inside ``patch``
+    (a context manager of the scripts that vary the evidence's estimates,
+    which appends each estimate's record to ``calls``); the seconds.
+
+    Raises RuntimeError where ``calls`` stayed empty: the patched function
+    was not called, and the script would measure something else.
+    """
+    with threadpool_limits(limits=1), warnings.catch_warnings(), patch:
+        warnings.simplefilter("ignore")
+        start = time.perf_counter()
+        clf.fit(X, y)
+        seconds = time.perf_counter() - start
+    if not calls:
+        raise RuntimeError(
+            "the evidence did not call _lanczos.logdet_and_trace: "
+            "this script no longer measures what it says"
+        )
+    return seconds
+
+
 def bench_course(n_folds, results):
     X, y = digits_20x20()
     print(

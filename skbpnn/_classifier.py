@@ -9,6 +9,7 @@ path.
 """
 
 import contextlib
+import dataclasses
 import warnings
 from numbers import Integral, Real
 
@@ -238,7 +239,12 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
     scores_ : ndarray of shape (n_tried,)
         Only with ``lambda_="evidence"``: the log evidence at each of
         ``lambdas_``, each that of the mode its own warm refit reached (as
-        ``log_evidence_``), ``-inf`` for a refit whose cost diverged.
+        ``log_evidence_``), ``-inf`` for a refit whose cost diverged. Above
+        4000 parameters, the kept point's is ``log_evidence_`` (10
+        probes) and every other is ``log_evidence_`` less its difference
+        from the kept point on the search's 4 common probes, on which the
+        search compared them (so its standard error is
+        ``log_evidence_se_`` and that of the difference combined).
     stop_reason_ : str
         How the fit ended: ``"converged"`` (one of L-BFGS-B's tests, see
         ``tol``), ``"max_iter"`` or ``"max_fun"`` (a limit reached),
@@ -295,9 +301,11 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
     where a point beats all before it, the first and the kept one among
     them);
     above, they are stochastic Lanczos estimates from Gauss-Newton-vector
-    products (no ``P x P`` array), with the same probes at every point, and
-    steps 2 to 4 count a point higher only by more than twice the standard
-    error of the difference. A maximum at a bound (at the lower one, the
+    products (no ``P x P`` array), with the same probes at every point (4
+    in the search, all 10 for the kept point at the end), and steps 2 to
+    4 count a point higher only beyond the noise of the difference (3.3
+    standard errors: a t quantile for 4 probes, the level of 2 under the
+    normal law). A maximum at a bound (at the lower one, the
     evidence still rising as ``lambda_ -> 0``: separable data; at the upper
     one, too little data) or a search that does not settle gives a
     :class:`~sklearn.exceptions.ConvergenceWarning` saying so, and the best
@@ -333,7 +341,10 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
     (its evidence is not computed), keeping the best point scored before
     it, or, where none was, the first refit with ``log_evidence_``,
     ``log_evidence_se_`` and ``n_effective_params_`` NaN;
-    ``n_iter_total_`` still counts every iteration run.
+    ``n_iter_total_`` still counts every iteration run. On the matrix-free
+    path the kept point is then not estimated again on all the probes
+    (``log_evidence_`` is the search's, on 4, with their standard error),
+    and Ctrl-C during that second estimate keeps the search's as well.
 
     Array API inputs (PyTorch tensors, CuPy arrays, ...) are fitted and
     predicted in their own namespace and on their own device when
@@ -665,6 +676,15 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
         found = _evidence.search(
             refit, evidence, theta0, lambda0, progress=self._search_progress
         )
+        if found.outcome != "interrupted":
+            try:
+                # The kept point on all the probes (matrix-free), the others
+                # by their differences on the search's.
+                found = evidence.rescore(found)
+            except KeyboardInterrupt:
+                # The search's scores kept (log_evidence_ on its probes),
+                # and its outcome, whose warning still holds.
+                found = dataclasses.replace(found, rescore_interrupted=True)
         # The warnings of the refits along the way are the search's business.
         # The kept refit's is the user's wherever it stopped abnormally (at
         # max_iter, out of evaluations, its line search failed): its
@@ -730,7 +750,10 @@ class BackpropClassifier(ClassifierMixin, BaseEstimator):
             In nats; ``-inf`` for ``fitted_lambda_ = 0`` (an improper prior).
             With the fit's own data after ``lambda_="evidence"``, equal to
             ``log_evidence_`` (to the rounding of the BLAS kernels, whose
-            threads the fit may have limited), for any ``random_state``.
+            threads the fit may have limited), for any ``random_state``;
+            above 4000 parameters, not where Ctrl-C stopped the search or
+            its kept point's second estimate (``log_evidence_`` is then
+            on the search's 4 probes, this on all 10).
 
         Warns
         -----

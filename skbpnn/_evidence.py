@@ -22,11 +22,14 @@ and drives the search:
 Knows nothing of estimators.
 """
 
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
 from scipy.linalg import solve_triangular
 from scipy.linalg.lapack import dpotrf, dtrtri
+from scipy.special import ndtr
+from scipy.stats import t as student_t
 from sklearn.utils import check_random_state
 
 from ._evaluation import (
@@ -55,6 +58,12 @@ MAX_EVALUATIONS = 16
 #: accuracy); the recurrences stop earlier once the estimates settle.
 N_PROBES = 10
 N_STEPS = 100
+
+#: Probes of the search's matrix-free estimates, the first of the kept
+#: point's ``N_PROBES`` (:meth:`EvidenceFunction.rescore`): the points are
+#: compared by their differences on these common probes, about half the
+#: cost of an estimate on ``N_PROBES`` (``benchmarks/search_probes.py``).
+SEARCH_PROBES = 4
 
 #: The refits stop when the largest component of the gradient of ``m J =
 #: E_D + lambda_/2 |w|^2`` (the summed cost they minimize, in nats) is at
@@ -99,8 +108,10 @@ LANCZOS_MESSAGE = (
 _MIN_STEP, _MAX_STEP = np.log(1.5), np.log(10.0)
 CHECK_FACTOR = 1.5
 #: A score is higher than another's when it is by more than this many
-#: standard errors of their difference (:func:`difference_std`; 0 when
-#: exact): the search does not follow the probes' noise.
+#: standard errors of their difference (:func:`noise_margin`: a Student t
+#: quantile of the same level where the error is estimated from few
+#: probes; 0 when exact): the search follows the probes' noise only at
+#: that level's rate.
 NOISE_FACTOR = 2.0
 _REFINE_GAIN = 0.01
 _REFINE_STEP = np.log(1.05)
@@ -264,7 +275,9 @@ def _masked_trace(U, mask):
     return float(np.einsum("ij,ij->", rows, rows))
 
 
-def evidence_at(curvature, theta, lambda_, *, method, seed, gamma_above=None):
+def evidence_at(
+    curvature, theta, lambda_, *, method, seed, gamma_above=None, n_probes=N_PROBES
+):
     """The evidence of the mode nearest ``theta``, fitted with ``lambda_``.
 
     ``method`` is ``"dense"`` (``G`` formed and factorized: exact) or
@@ -278,7 +291,8 @@ def evidence_at(curvature, theta, lambda_, *, method, seed, gamma_above=None):
     is. Given ``gamma_above``, the dense path computes ``tr(A^-1 M)`` (a
     triangular inverse, about a third of its time on digits) only where
     the log evidence is higher than that, ``gamma`` NaN elsewhere; the
-    matrix-free path has it from the same recurrences and always keeps it.
+    matrix-free path has it from the same recurrences and always keeps it,
+    and estimates on the first ``n_probes`` probes of ``seed``.
     """
     theta = np.asarray(theta, dtype=np.float64)
     mask = weight_mask(curvature.shapes)
@@ -302,7 +316,7 @@ def evidence_at(curvature, theta, lambda_, *, method, seed, gamma_above=None):
             PosteriorPrecision(curvature, theta, diag, mask),
             theta.size,
             mask,
-            n_probes=N_PROBES,
+            n_probes=n_probes,
             n_steps=N_STEPS,
             random_state=seed,
             vector=g,
@@ -361,6 +375,26 @@ def difference_std(a, b):
     return 0.5 * float(np.std(d, ddof=1) / np.sqrt(d.size))
 
 
+def noise_margin(a, b):
+    """How much more than ``b.log_evidence`` ``a``'s must be to count as higher.
+
+    :data:`NOISE_FACTOR` standard errors of the difference
+    (:func:`difference_std`) under the normal law, a one-sided level of
+    ``Phi(2) = 0.977``. Where that error is estimated from ``n`` paired
+    probe samples, it is itself uncertain (``n - 1`` degrees of freedom),
+    and the same level needs Student's t quantile instead: 3.31 standard
+    errors for the search's 4 probes, 2.32 for 10 (a factor of 2 on 4
+    samples counts noise as higher 7 % of the time, against the 2.3 % it
+    means). 0 where both are exact; ``NOISE_FACTOR`` itself where the
+    samples are not paired (a diverged point's).
+    """
+    std = difference_std(a, b)
+    n = len(a.logdet_samples) if b.logdet_samples else 0
+    if n < 2:
+        return NOISE_FACTOR * std  # unpaired, or exact (0)
+    return float(student_t.ppf(ndtr(NOISE_FACTOR), n - 1)) * std
+
+
 class PosteriorPrecision:
     """``A = G + diag`` at ``theta`` by its products, for
     :func:`~skbpnn._lanczos.logdet_and_trace`.
@@ -399,20 +433,22 @@ class PosteriorPrecision:
 
 class EvidenceFunction:
     """``evidence(theta, lambda_, gamma_above=None) -> Evidence`` for
-    :func:`search`.
+    :func:`search`, and the kept point's estimate after it (:meth:`rescore`).
 
     Every point gets its own ``G``: reusing the matrix of a nearby mode
     (saving its ``m P^2`` multiply-adds) was tried and was off by up to
     hundreds of nats on digits, because ``G`` grows with the weights. The
-    one ``seed`` gives every point the same probes (common random numbers).
-    ``gamma_above`` skips ``tr(A^-1 M)`` on the dense path where the log
-    evidence is not above it (:func:`evidence_at`).
+    one ``seed`` gives every point the same probes (common random numbers),
+    :data:`SEARCH_PROBES` of them in the search. ``gamma_above`` skips
+    ``tr(A^-1 M)`` on the dense path where the log evidence is not above
+    it (:func:`evidence_at`).
     """
 
     def __init__(self, curvature, method, seed):
         self.curvature, self.method, self.seed = curvature, method, seed
+        self.n_probes = SEARCH_PROBES
 
-    def __call__(self, theta, lambda_, gamma_above=None):
+    def __call__(self, theta, lambda_, gamma_above=None, n_probes=None):
         return evidence_at(
             self.curvature,
             theta,
@@ -420,7 +456,49 @@ class EvidenceFunction:
             method=self.method,
             seed=self.seed,
             gamma_above=gamma_above,
+            n_probes=self.n_probes if n_probes is None else n_probes,
         )
+
+    def rescore(self, found):
+        """The search's scores with the kept point's estimated on
+        ``N_PROBES`` probes (matrix-free only; ``found`` as it is where the
+        search's estimates had them, or the kept score is not finite).
+
+        The kept point's evidence is estimated again on ``N_PROBES``
+        probes, of which the search's are the first: its value is then what
+        :meth:`~skbpnn.BackpropClassifier.log_evidence` gives (the same
+        seed and count), with the standard error of ``N_PROBES`` probes.
+        Every other point keeps its difference from the kept one on the
+        search's common probes, on which the search compared them, ``F_i =
+        F_kept - (s_kept - s_i)`` (``s`` the search's scores): the argmax
+        and every comparison of the search stay as they were, and the kept
+        score is the highest (a difference of floats ``s_kept >= s_i`` is
+        not negative).
+        """
+        best = found.best
+        if (
+            self.method == "dense"
+            or self.n_probes >= N_PROBES
+            or not np.isfinite(best.score)
+        ):
+            return found
+        final = self(best.result.theta, best.lambda_, n_probes=N_PROBES)
+        # The Lanczos warning also where the kept point's search estimate,
+        # which won the comparisons, did not settle.
+        converged = final.converged and best.evidence.converged
+        final = dataclasses.replace(final, converged=converged)
+
+        def moved(p):
+            if p is best:
+                return dataclasses.replace(p, evidence=final)
+            # (A diverged point's -inf stays -inf.)
+            score = final.log_evidence - (best.score - p.score)
+            ev = dataclasses.replace(p.evidence, log_evidence=score)
+            return dataclasses.replace(p, evidence=ev)
+
+        points = [moved(p) for p in found.points]
+        kept = points[next(i for i, p in enumerate(found.points) if p is best)]
+        return dataclasses.replace(found, best=kept, points=points)
 
 
 def choose_method(n_params):
@@ -463,7 +541,9 @@ class SearchResult:
     """The point kept (the best score of all tried) and every point, in order.
 
     ``unscored`` holds the results of the refits that Ctrl-C left without
-    an evidence (not points: they count as work done only). ``outcome`` is
+    an evidence (not points: they count as work done only);
+    ``rescore_interrupted`` says that Ctrl-C stopped
+    :meth:`EvidenceFunction.rescore` (the scores the search's). ``outcome`` is
     ``"settled"`` (a maximum inside the bounds, checked; on
     the matrix-free path the point kept may be a check's refit higher than
     it only by the estimates' noise, not checked in its turn),
@@ -479,6 +559,7 @@ class SearchResult:
     points: list
     outcome: str
     unscored: list = field(default_factory=list)
+    rescore_interrupted: bool = False
 
     @property
     def settled(self):
@@ -512,8 +593,7 @@ class _Trials:
     @staticmethod
     def higher(a, b):
         """Whether ``a`` scores higher than ``b`` beyond the estimates' noise."""
-        margin = NOISE_FACTOR * difference_std(a.evidence, b.evidence)
-        return a.score > b.score + margin
+        return a.score > b.score + noise_margin(a.evidence, b.evidence)
 
     def at(self, x, theta_start):
         """Refit at ``log lambda_ = x`` (clipped) from ``theta_start``."""
@@ -595,9 +675,11 @@ def search(
        log 10]``, each further step twice the last (at most ``log 10``),
        each refit warm from the best weights, while ``F`` rises; if the
        first step loses, walk the other side from ``x0``. "Rises" and
-       "higher" mean by more than ``NOISE_FACTOR`` standard errors of the
-       difference (:func:`difference_std`): 0 on the exact path; on the
-       matrix-free path the search does not follow the probes' noise. The
+       "higher" mean by more than the noise margin of the difference
+       (:func:`noise_margin`: ``NOISE_FACTOR`` standard errors under the
+       normal law, a t quantile of the same level for the probes' count):
+       0 on the exact path; on the matrix-free path the search follows the
+       probes' noise only at that level's rate (2.3 %). The
        direction and the first step only are MacKay's: ``G`` changes with
        the weights, and the derivative without that change can have the
        wrong sign, so the walk goes by the values of ``F``.
@@ -608,7 +690,7 @@ def search(
     4. **Check**: refits warm from the best weights at ``lambda_ * 1.5``
        and ``lambda_ / 1.5`` (where the walk has not made that refit
        already); if either scores higher (beyond the estimates' noise,
-       :data:`NOISE_FACTOR`), it is the new best and steps 3 and 4 run
+       :func:`noise_margin`), it is the new best and steps 3 and 4 run
        again.
     5. **Keep** the point of the highest score of all tried.
 
@@ -617,8 +699,11 @@ def search(
     and the kept one only, and the kept one scored higher than every point
     before it when it was tried: so the evidence is asked for ``gamma``
     only at points that do (on the dense path the others skip a triangular
-    inverse, about a third of a point's evidence on digits). The search
-    ends after ``max_evaluations`` refits in any case.
+    inverse, about a third of a point's evidence on digits). On the
+    matrix-free path the points are scored on :data:`SEARCH_PROBES`
+    probes; the classifier then estimates the kept one on all
+    (:meth:`EvidenceFunction.rescore`). The search ends after
+    ``max_evaluations`` refits in any case.
 
     Parameters
     ----------
@@ -722,9 +807,7 @@ def _refine(trials, max_steps=3):
         if below is None or above is None:
             return
         x_new, gain = _parabola_vertex(below, best, above)
-        noise = NOISE_FACTOR * max(
-            difference_std(best.evidence, p.evidence) for p in (below, above)
-        )
+        noise = max(noise_margin(best.evidence, p.evidence) for p in (below, above))
         if not gain >= max(_REFINE_GAIN, noise) or abs(x_new - best.x) < _REFINE_STEP:
             return
         trials.at(x_new, best.result.theta)
@@ -776,7 +859,16 @@ def _check(trials):
 
 def interruption_message(found):
     """The TrainingInterruptedWarning's text for a search that Ctrl-C
-    stopped (in a refit or an evidence), or None."""
+    stopped (in a refit or an evidence, or the kept point's second
+    estimate), or None."""
+    if found.rescore_interrupted:
+        return (
+            "Training interrupted (KeyboardInterrupt) while the kept point's "
+            "log evidence was estimated again on all the probes; "
+            "log_evidence_, log_evidence_se_ and n_effective_params_ are the "
+            f"search's, on {SEARCH_PROBES} (log_evidence(X, y) estimates it "
+            "on all)."
+        )
     if found.outcome != "interrupted":
         return None
     best = found.best

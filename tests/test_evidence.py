@@ -905,6 +905,34 @@ def test_the_search_does_not_follow_the_noise_of_the_estimates():
     assert steep.best.score == max(p.score for p in steep.points)
 
 
+@pytest.mark.parametrize("n_probes", [2, 4, 10])
+def test_noise_counts_as_higher_at_the_stated_rate(n_probes):
+    """Two estimates of the same value (paired samples of pure noise):
+    "higher" beyond the noise margin at the normal law's rate for 2
+    standard errors, 1 - Phi(2) = 2.3 %, whatever the probes. A plain
+    factor 2 on standard errors from 4 samples gives 7.0 % (Student's t
+    with 3 degrees of freedom), from 10 samples 3.8 %. Stochastic: 20000
+    draws, the rate's own standard error about 0.1 %; the margin's factor
+    lies between Student's tabled 97.5 % and 98 % quantiles."""
+    rng = np.random.RandomState(0)
+    higher = 0
+    for _ in range(20000):
+        a, b = rng.standard_normal((2, n_probes))
+        ev_a, ev_b = (
+            _evidence.Evidence(-0.5 * v.mean(), 1.0, 1.0, 1.0, logdet_samples=tuple(v))
+            for v in (a, b)
+        )
+        higher += ev_a.log_evidence > ev_b.log_evidence + _evidence.noise_margin(
+            ev_a, ev_b
+        )
+    assert 0.018 < higher / 20000 < 0.028
+    factor = _evidence.noise_margin(ev_a, ev_b) / _evidence.difference_std(ev_a, ev_b)
+    tabled = {2: (12.706, 15.895), 4: (3.182, 3.482), 10: (2.262, 2.398)}[n_probes]
+    assert tabled[0] < factor < tabled[1]
+    exact = _evidence.Evidence(-1.0, 1.0, 1.0, 1.0)
+    assert _evidence.noise_margin(exact, exact) == 0
+
+
 @pytest.mark.parametrize("lambda0", [1e6, 3e5, 1.0, 3e-6])
 def test_a_noisy_search_says_bound_exactly_when_it_keeps_a_bound(lambda0):
     """The outcome (and so the warning) is that of the point kept, also
@@ -1182,6 +1210,159 @@ def test_ctrl_c_in_the_first_evidence_keeps_the_first_refit(iris, monkeypatch):
     assert np.isnan(clf.log_evidence_se_)
     assert clf.n_iter_ > 0 and clf.n_iter_total_ == clf.n_iter_
     assert clf.score(X, y) > 0.5
+
+
+def test_the_matrix_free_search_compares_on_fewer_probes_and_keeps_all(
+    iris, monkeypatch
+):
+    """Matrix-free, the search scores its points on SEARCH_PROBES common
+    probes and the kept point again on all N_PROBES, whose first they are:
+    log_evidence_ is that estimate (what log_evidence gives), the other
+    scores keep their differences from it, and it stays the highest."""
+    X, y = iris
+    monkeypatch.setattr(_evidence, "DENSE_MAX_PARAMS", 0)
+    original, calls = _evidence.evidence_at, []
+
+    def evidence_at(*args, **kwargs):
+        n_probes = kwargs.get("n_probes", _evidence.N_PROBES)  # log_evidence's
+        calls.append((n_probes, original(*args, **kwargs)))
+        return calls[-1][1]
+
+    monkeypatch.setattr(_evidence, "evidence_at", evidence_at)
+    clf = BackpropClassifier((3,), lambda_="evidence", random_state=0)
+    clf.set_params(max_iter=1000).fit(X, y)
+    *search, (n_final, final) = list(calls)
+    assert n_final == _evidence.N_PROBES > _evidence.SEARCH_PROBES
+    assert {n for n, _ in search} == {_evidence.SEARCH_PROBES}
+    assert len(search) == len(clf.lambdas_) >= 3
+    scores = np.array([ev.log_evidence for _, ev in search])
+    kept = int(np.argmax(scores))
+    assert clf.fitted_lambda_ == clf.lambdas_[kept]
+    assert clf.log_evidence_ == final.log_evidence == clf.scores_.max()
+    assert clf.log_evidence_se_ == final.std > 0
+    assert clf.n_effective_params_ == final.gamma
+    assert_allclose(clf.scores_ - clf.log_evidence_, scores - scores[kept], atol=1e-9)
+    assert clf.scores_[kept] == clf.log_evidence_
+    # (That the search's probes are the first of the final estimate's:
+    # test_lanczos.py::test_fewer_probes_are_the_first_of_more.)
+    assert clf.log_evidence(X, y) == clf.log_evidence_
+
+
+def test_rescore_moves_every_score_by_the_kept_points_change(monkeypatch):
+    """rescore on a made-up search: the kept point's evidence is the
+    second estimate's (with its standard error and gamma, and unsettled
+    if its search estimate was), every other score keeps its difference
+    from the kept one, -inf stays -inf; the exact path and a search on
+    all the probes are left as they are."""
+
+    def point(score, converged=True):
+        ev = _evidence.Evidence(score, 2.0, 1.0, 1.0, std=9.0, converged=converged)
+        return _evidence.Point(1.0, _ToyResult(1.0), ev)
+
+    final = _evidence.Evidence(-5.0, 7.0, 1.0, 1.0, std=3.0)
+    calls = []
+
+    def evidence_at(*args, **kwargs):
+        calls.append(kwargs["n_probes"])
+        return final
+
+    monkeypatch.setattr(_evidence, "evidence_at", evidence_at)
+    points = [point(-10.0), point(-8.0, converged=False), point(-np.inf), point(-9.0)]
+    found = _evidence.SearchResult(points[1], points, "settled")
+    rescored = _evidence.EvidenceFunction(None, "lanczos", 0).rescore(found)
+    assert calls == [_evidence.N_PROBES]
+    assert [p.score for p in rescored.points] == [-7.0, -5.0, -np.inf, -6.0]
+    assert rescored.best is rescored.points[1] and rescored.outcome == "settled"
+    kept = rescored.best.evidence
+    assert (kept.std, kept.gamma, kept.converged) == (3.0, 7.0, False)
+    assert [p.evidence.std for p in rescored.points] == [9.0, 3.0, 9.0, 9.0]
+    for method, probes in (("dense", _evidence.SEARCH_PROBES), ("lanczos", 10)):
+        monkeypatch.setattr(_evidence, "SEARCH_PROBES", probes)
+        assert _evidence.EvidenceFunction(None, method, 0).rescore(found) is found
+    assert len(calls) == 1
+
+
+def test_ctrl_c_in_the_kept_points_second_estimate_keeps_the_search(iris, monkeypatch):
+    """Ctrl-C while the kept point is estimated again on all the probes:
+    the fit returns with the search's scores (the kept one on its 4
+    probes), warns, and still has log_evidence_ == max(scores_)."""
+    X, y = iris
+    monkeypatch.setattr(_evidence, "DENSE_MAX_PARAMS", 0)
+    reference = BackpropClassifier((3,), lambda_="evidence", random_state=0)
+    reference.set_params(max_iter=1000).fit(X, y)
+    interrupt_the_evidence(monkeypatch, reference.lambdas_.size + 1)
+    clf = clone(reference)
+    with pytest.warns(TrainingInterruptedWarning, match="again on all") as caught:
+        clf.fit(X, y)
+    assert len(caught) == 1, [str(w.message) for w in caught]
+    assert_array_equal(clf.lambdas_, reference.lambdas_)
+    assert clf.fitted_lambda_ == reference.fitted_lambda_
+    assert clf.log_evidence_ == clf.scores_.max() != reference.log_evidence_
+    # The differences are the search's, as in the reference.
+    assert_allclose(
+        clf.scores_ - clf.log_evidence_,
+        reference.scores_ - reference.log_evidence_,
+        atol=1e-9,
+    )
+
+
+def test_ctrl_c_in_the_second_estimate_keeps_the_searchs_warning(monkeypatch):
+    """The search's own warning (here: the constant model of uninformative
+    data) survives a Ctrl-C in the kept point's second estimate."""
+    monkeypatch.setattr(_evidence, "DENSE_MAX_PARAMS", 0)
+    rng = np.random.RandomState(0)
+    X, y = rng.randn(30, 3), rng.randint(0, 2, 30)
+    clf = BackpropClassifier((2,), lambda_="evidence", random_state=0, max_iter=1000)
+    with pytest.warns(ConvergenceWarning, match="determine none"):
+        n_points = clone(clf).fit(X, y).lambdas_.size
+    interrupt_the_evidence(monkeypatch, n_points + 1)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        clf.fit(X, y)
+    texts = [str(w.message) for w in caught]
+    assert any("determine none" in t for t in texts), texts
+    assert any("again on all" in t for t in texts), texts
+
+
+def test_the_matrix_free_search_after_ctrl_c_makes_no_second_estimate(
+    iris, monkeypatch
+):
+    """Ctrl-C in a refit of a matrix-free search: the fit returns at once,
+    without estimating the kept point again on all the probes."""
+    X, y = iris
+    monkeypatch.setattr(_evidence, "DENSE_MAX_PARAMS", 0)
+    counts = record_the_probe_counts(monkeypatch)
+    clf = BackpropClassifier((3,), lambda_="evidence", random_state=0)
+    with pytest.warns(TrainingInterruptedWarning):
+        clf.set_params(callback=ctrl_c_in_refit(3)).fit(X, y)
+    assert (
+        counts
+        == [_evidence.SEARCH_PROBES] * 2
+        == [_evidence.SEARCH_PROBES] * clf.lambdas_.size
+    )
+
+
+def test_a_search_on_all_the_probes_makes_no_second_estimate(iris, monkeypatch):
+    X, y = iris
+    monkeypatch.setattr(_evidence, "DENSE_MAX_PARAMS", 0)
+    monkeypatch.setattr(_evidence, "SEARCH_PROBES", _evidence.N_PROBES)
+    counts = record_the_probe_counts(monkeypatch)
+    clf = BackpropClassifier((3,), lambda_="evidence", random_state=0)
+    clf.set_params(max_iter=1000).fit(X, y)
+    assert counts == [_evidence.N_PROBES] * clf.lambdas_.size
+    assert clf.log_evidence(X, y) == clf.log_evidence_ == clf.scores_.max()
+
+
+def record_the_probe_counts(monkeypatch):
+    """The probe count of each evidence a search computes, in a list."""
+    original, counts = _evidence.evidence_at, []
+
+    def evidence_at(*args, **kwargs):
+        counts.append(kwargs.get("n_probes", _evidence.N_PROBES))  # log_evidence's
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(_evidence, "evidence_at", evidence_at)
+    return counts
 
 
 def test_verbose_reports_each_refit_of_the_search(iris, capsys):

@@ -87,6 +87,20 @@ def test_defaults_within_three_standard_errors(P, seed, lambda_):
     assert lambda_ * est.trace_std <= 0.03 * gamma
 
 
+def test_fewer_probes_are_the_first_of_more():
+    """The evidence's search scores on 4 probes and its kept point on 10 of
+    the same seed, the 4 being the first of the 10: with the same steps
+    (the stopping test off), the first 4 per-probe samples are equal."""
+    A, mask = ggn_like(200, 0)
+    kwargs = dict(n_steps=30, tol=0.0, random_state=3)
+    few = logdet_and_trace(lambda V: A @ V, 200, mask, n_probes=4, **kwargs)
+    many = logdet_and_trace(lambda V: A @ V, 200, mask, n_probes=10, **kwargs)
+    assert few.n_steps == many.n_steps == 30
+    assert_allclose(many.logdet_samples[:4], few.logdet_samples, rtol=1e-12)
+    assert_allclose(many.trace_samples[:4], few.trace_samples, rtol=1e-12)
+    assert not np.allclose(many.logdet_samples[4:8], few.logdet_samples)
+
+
 def test_no_visible_quadrature_bias_with_many_probes():
     # With 200 probes the standard errors are 4.5 times smaller; the
     # estimates stay within 3 of them: the quadrature's bias where it
