@@ -156,6 +156,11 @@ def run_lbfgs(
             callback=on_iteration,
             options={"maxiter": max_iter, "maxfun": max_fun, "gtol": tol},
         )
+        theta, n_iter = np.asarray(result.x, dtype=np.float64), int(result.nit)
+        # scipy's fun is the cost of its last evaluation, which after a
+        # failed line search is a trial point, not the x it returns: a
+        # cost pass more, which Ctrl-C may interrupt too.
+        loss = float(cost_at(theta)[0])
     except KeyboardInterrupt:
         n_iter, theta, loss = state["iterate"]
         del loss_curve[n_iter:]
@@ -179,11 +184,7 @@ def run_lbfgs(
             warning=warning,
         )
 
-    theta, n_iter = np.asarray(result.x, dtype=np.float64), int(result.nit)
     message = str(result.message)
-    # scipy's fun is the cost of its last evaluation, which after a failed
-    # line search is a trial point, not the x it returns.
-    loss = float(cost_at(theta)[0])
     if loss_curve and n_iter == len(loss_curve):
         loss_curve[-1] = loss  # the same point: make the two agree exactly
     reason = _stop_reason(result, state["stopped_by_callback"], n_iter, max_iter)

@@ -376,6 +376,44 @@ def test_interrupt_before_the_first_iteration_keeps_initial_weights(monkeypatch)
     assert clf.loss_ == bp.cost(clf.theta_, X, np.eye(3)[y], clf.layer_sizes_, 1.0)
 
 
+def test_interrupt_after_the_last_iteration_keeps_the_last_iterate(monkeypatch):
+    """Ctrl-C while the fit recomputes the cost at the point L-BFGS-B
+    returned (after a failed line search its last evaluation was a trial
+    point elsewhere): the fit still returns, with the last completed
+    iterate and the interruption's warning, not a KeyboardInterrupt."""
+    import scipy.optimize
+
+    from skbpnn import _classifier
+
+    X, y = make_data()
+    real_minimize, real_cost = (
+        scipy.optimize.minimize,
+        _classifier.data_cost_and_gradient,
+    )
+    returned = []
+
+    def minimize(*args, **kwargs):
+        result = real_minimize(*args, **kwargs)
+        result.x = result.x + 1e-9  # not the last point evaluated
+        returned.append(result)
+        return result
+
+    def cost(*args, **kwargs):
+        if returned:  # the recomputation after minimize returned
+            raise KeyboardInterrupt
+        return real_cost(*args, **kwargs)
+
+    monkeypatch.setattr(scipy.optimize, "minimize", minimize)
+    monkeypatch.setattr(_classifier, "data_cost_and_gradient", cost)
+    clf = BackpropClassifier(max_iter=5, random_state=0)
+    with pytest.warns(UserWarning, match="after 5 L-BFGS iterations"):
+        clf.fit(X, y)
+    assert returned and clf.stop_reason_ == "interrupted"
+    assert clf.n_iter_ == len(clf.loss_curve_) == 5
+    assert clf.loss_ == clf.loss_curve_[-1]
+    assert not np.array_equal(clf.theta_, returned[0].x)
+
+
 def test_callback_sees_every_iteration_and_can_stop_training():
     X, y = make_data()
     seen = []
