@@ -23,7 +23,7 @@ from numpy.testing import assert_allclose, assert_array_equal
 from sklearn.base import clone
 from sklearn.exceptions import ConvergenceWarning
 
-from skbpnn import BackpropClassifier
+from skbpnn import BackpropClassifier, TrainingInterruptedWarning
 from skbpnn import backprop as bp
 
 
@@ -406,7 +406,7 @@ def test_interrupt_after_the_last_iteration_keeps_the_last_iterate(monkeypatch):
     monkeypatch.setattr(scipy.optimize, "minimize", minimize)
     monkeypatch.setattr(_classifier, "data_cost_and_gradient", cost)
     clf = BackpropClassifier(max_iter=5, random_state=0)
-    with pytest.warns(UserWarning, match="after 5 L-BFGS iterations"):
+    with pytest.warns(TrainingInterruptedWarning, match="after 5 L-BFGS iterations"):
         clf.fit(X, y)
     assert returned and clf.stop_reason_ == "interrupted"
     assert clf.n_iter_ == len(clf.loss_curve_) == 5
