@@ -1097,13 +1097,21 @@ def test_fits_in_a_thread_pool_leave_the_warnings_filters_alone(iris):
         assert warnings.showwarning is show
 
 
-def count_the_evidences(monkeypatch):
-    """A list that grows by one at each evidence a search computes."""
-    original, calls = _evidence.evidence_at, []
+def record_the_evidences(monkeypatch, interrupt_at=None):
+    """A list of ``(n_probes, evidence)``, one for each evidence computed
+    (``log_evidence``'s on ``N_PROBES``); with ``interrupt_at``, Ctrl-C
+    (KeyboardInterrupt) while that call's evidence is computed, as a
+    SIGINT in the main thread raises it there."""
+    original, calls, attempts = _evidence.evidence_at, [], []
 
     def evidence_at(*args, **kwargs):
-        calls.append(1)
-        return original(*args, **kwargs)
+        attempts.append(1)
+        if len(attempts) == interrupt_at:
+            raise KeyboardInterrupt
+        calls.append(
+            (kwargs.get("n_probes", _evidence.N_PROBES), original(*args, **kwargs))
+        )
+        return calls[-1][1]
 
     monkeypatch.setattr(_evidence, "evidence_at", evidence_at)
     return calls
@@ -1130,7 +1138,7 @@ def test_ctrl_c_in_a_later_refit_ends_the_search_at_once(iris, monkeypatch):
     of their mode), keeps the best point scored before it, warns once, and
     n_iter_total_ counts every iteration run."""
     X, y = iris
-    evidences = count_the_evidences(monkeypatch)
+    evidences = record_the_evidences(monkeypatch)
     callback = ctrl_c_in_refit(4)
     clf = BackpropClassifier((3,), lambda_="evidence", random_state=0)
     with warnings.catch_warnings(record=True) as caught:
@@ -1146,7 +1154,7 @@ def test_ctrl_c_in_a_later_refit_ends_the_search_at_once(iris, monkeypatch):
 
 def test_ctrl_c_in_the_first_refit_keeps_it_unscored(iris, monkeypatch):
     X, y = iris
-    evidences = count_the_evidences(monkeypatch)
+    evidences = record_the_evidences(monkeypatch)
     callback = ctrl_c_in_refit(1, at_iteration=5)
     clf = BackpropClassifier((3,), lambda_="evidence", random_state=0)
     with pytest.warns(TrainingInterruptedWarning, match="NaN") as caught:
@@ -1158,20 +1166,6 @@ def test_ctrl_c_in_the_first_refit_keeps_it_unscored(iris, monkeypatch):
     assert clf.stop_reason_ == "interrupted"
 
 
-def interrupt_the_evidence(monkeypatch, at_call):
-    """Ctrl-C (KeyboardInterrupt) while the ``at_call``-th evidence of a
-    search is computed, as a SIGINT in the main thread raises it there."""
-    original, calls = _evidence.evidence_at, []
-
-    def evidence_at(*args, **kwargs):
-        calls.append(1)
-        if len(calls) == at_call:
-            raise KeyboardInterrupt
-        return original(*args, **kwargs)
-
-    monkeypatch.setattr(_evidence, "evidence_at", evidence_at)
-
-
 def test_ctrl_c_in_an_evidence_keeps_the_best_point_scored(iris, monkeypatch):
     """Ctrl-C while a later point's evidence is computed (on the
     matrix-free path most of a point's time): the search stops, the fit
@@ -1181,7 +1175,7 @@ def test_ctrl_c_in_an_evidence_keeps_the_best_point_scored(iris, monkeypatch):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         reference.fit(X, y)
-    interrupt_the_evidence(monkeypatch, 3)
+    record_the_evidences(monkeypatch, interrupt_at=3)
     callback = ctrl_c_in_refit(0)  # counts the iterations only
     clf = BackpropClassifier((3,), lambda_="evidence", random_state=0)
     with pytest.warns(TrainingInterruptedWarning, match="log evidence") as caught:
@@ -1201,7 +1195,7 @@ def test_ctrl_c_in_the_first_evidence_keeps_the_first_refit(iris, monkeypatch):
     """Nothing scored yet: the first refit is kept (no work lost), its
     evidence unknown (NaN), and the user is told."""
     X, y = iris
-    interrupt_the_evidence(monkeypatch, 1)
+    record_the_evidences(monkeypatch, interrupt_at=1)
     clf = BackpropClassifier((3,), lambda_="evidence", random_state=0)
     with pytest.warns(TrainingInterruptedWarning, match="NaN"):
         clf.fit(X, y)
@@ -1221,14 +1215,7 @@ def test_the_matrix_free_search_compares_on_fewer_probes_and_keeps_all(
     scores keep their differences from it, and it stays the highest."""
     X, y = iris
     monkeypatch.setattr(_evidence, "DENSE_MAX_PARAMS", 0)
-    original, calls = _evidence.evidence_at, []
-
-    def evidence_at(*args, **kwargs):
-        n_probes = kwargs.get("n_probes", _evidence.N_PROBES)  # log_evidence's
-        calls.append((n_probes, original(*args, **kwargs)))
-        return calls[-1][1]
-
-    monkeypatch.setattr(_evidence, "evidence_at", evidence_at)
+    calls = record_the_evidences(monkeypatch)
     clf = BackpropClassifier((3,), lambda_="evidence", random_state=0)
     clf.set_params(max_iter=1000).fit(X, y)
     *search, (n_final, final) = list(calls)
@@ -1290,7 +1277,7 @@ def test_ctrl_c_in_the_kept_points_second_estimate_keeps_the_search(iris, monkey
     monkeypatch.setattr(_evidence, "DENSE_MAX_PARAMS", 0)
     reference = BackpropClassifier((3,), lambda_="evidence", random_state=0)
     reference.set_params(max_iter=1000).fit(X, y)
-    interrupt_the_evidence(monkeypatch, reference.lambdas_.size + 1)
+    record_the_evidences(monkeypatch, interrupt_at=reference.lambdas_.size + 1)
     clf = clone(reference)
     with pytest.warns(TrainingInterruptedWarning, match="again on all") as caught:
         clf.fit(X, y)
@@ -1315,7 +1302,7 @@ def test_ctrl_c_in_the_second_estimate_keeps_the_searchs_warning(monkeypatch):
     clf = BackpropClassifier((2,), lambda_="evidence", random_state=0, max_iter=1000)
     with pytest.warns(ConvergenceWarning, match="determine none"):
         n_points = clone(clf).fit(X, y).lambdas_.size
-    interrupt_the_evidence(monkeypatch, n_points + 1)
+    record_the_evidences(monkeypatch, interrupt_at=n_points + 1)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         clf.fit(X, y)
@@ -1331,12 +1318,12 @@ def test_the_matrix_free_search_after_ctrl_c_makes_no_second_estimate(
     without estimating the kept point again on all the probes."""
     X, y = iris
     monkeypatch.setattr(_evidence, "DENSE_MAX_PARAMS", 0)
-    counts = record_the_probe_counts(monkeypatch)
+    calls = record_the_evidences(monkeypatch)
     clf = BackpropClassifier((3,), lambda_="evidence", random_state=0)
     with pytest.warns(TrainingInterruptedWarning):
         clf.set_params(callback=ctrl_c_in_refit(3)).fit(X, y)
     assert (
-        counts
+        [n for n, _ in calls]
         == [_evidence.SEARCH_PROBES] * 2
         == [_evidence.SEARCH_PROBES] * clf.lambdas_.size
     )
@@ -1346,23 +1333,11 @@ def test_a_search_on_all_the_probes_makes_no_second_estimate(iris, monkeypatch):
     X, y = iris
     monkeypatch.setattr(_evidence, "DENSE_MAX_PARAMS", 0)
     monkeypatch.setattr(_evidence, "SEARCH_PROBES", _evidence.N_PROBES)
-    counts = record_the_probe_counts(monkeypatch)
+    calls = record_the_evidences(monkeypatch)
     clf = BackpropClassifier((3,), lambda_="evidence", random_state=0)
     clf.set_params(max_iter=1000).fit(X, y)
-    assert counts == [_evidence.N_PROBES] * clf.lambdas_.size
+    assert [n for n, _ in calls] == [_evidence.N_PROBES] * clf.lambdas_.size
     assert clf.log_evidence(X, y) == clf.log_evidence_ == clf.scores_.max()
-
-
-def record_the_probe_counts(monkeypatch):
-    """The probe count of each evidence a search computes, in a list."""
-    original, counts = _evidence.evidence_at, []
-
-    def evidence_at(*args, **kwargs):
-        counts.append(kwargs.get("n_probes", _evidence.N_PROBES))  # log_evidence's
-        return original(*args, **kwargs)
-
-    monkeypatch.setattr(_evidence, "evidence_at", evidence_at)
-    return counts
 
 
 def test_verbose_reports_each_refit_of_the_search(iris, capsys):
