@@ -1235,6 +1235,12 @@ def course_folds(n_folds, what):
     return X, y, folds
 
 
+def print_search(clf, decimals):
+    """A search's ``lambdas_`` and ``scores_`` (to ``decimals``), two lines."""
+    print("  lambdas  " + " ".join(f"{v:.3g}" for v in clf.lambdas_))
+    print("  scores   " + " ".join(f"{v:.{decimals}f}" for v in clf.scores_))
+
+
 def timed_course_fit(clf, X, y, patch, calls):
     """Fit ``clf`` on one BLAS thread, its warnings hidden, inside ``patch``
     (a context manager of the scripts that vary the evidence's estimates,

@@ -99,8 +99,7 @@ def main(argv=None):
                 f"{clf.fitted_lambda_:.4g}, log evidence {clf.log_evidence_:.2f} "
                 f"+/- {clf.log_evidence_se_:.2f}"
             )
-            print("  lambdas  " + " ".join(f"{v:.3g}" for v in clf.lambdas_))
-            print("  scores   " + " ".join(f"{v:.2f}" for v in clf.scores_))
+            bench.print_search(clf, 2)
             print("  steps    " + " ".join(str(c["steps"]) for c in calls))
             if args.truncation:
                 print(

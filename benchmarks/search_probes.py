@@ -119,8 +119,7 @@ def main(argv=None):
                     f"{clf.n_iter_total_} iterations, held-out accuracy "
                     f"{accuracy:.4f}"
                 )
-                print("  lambdas  " + " ".join(f"{v:.3g}" for v in clf.lambdas_))
-                print("  scores   " + " ".join(f"{v:.1f}" for v in clf.scores_))
+                bench.print_search(clf, 1)
                 sys.stdout.flush()
     base = args.probes[0]
     print(f"\nover {len(runs)} fits (fold, seed), against {base} probes:")
