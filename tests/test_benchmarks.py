@@ -9,6 +9,8 @@ import importlib.util
 import sys
 from pathlib import Path
 
+import numpy as np
+
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 
 
@@ -77,3 +79,35 @@ def test_the_probe_count_reaches_every_estimate_and_is_restored(monkeypatch):
     assert counts == [3] * len(clf.lambdas_) + [_evidence.N_PROBES]
     assert _evidence.SEARCH_PROBES == saved
     assert _lanczos.logdet_and_trace is counting
+
+
+def test_the_loose_refits_record_every_point_and_restore_the_search():
+    """``benchmarks/loose_refits.py`` replaces ``_evidence.search`` (and
+    ``_evidence.mode_gtol`` while it refits a loser loose): a fit must
+    record one entry per point tried, in order, every point that did not
+    score higher than all before it refit loose (fewer iterations than
+    the mode's test asks), and both attributes must be back afterwards."""
+    import warnings
+
+    from sklearn.datasets import load_iris
+    from sklearn.exceptions import ConvergenceWarning
+
+    from skbpnn import BackpropClassifier, _evidence
+
+    loose_refits = load("loose_refits")
+    search, mode_gtol = _evidence.search, _evidence.mode_gtol
+    X, y = load_iris(return_X_y=True)
+    points, extra = [], []
+    clf = BackpropClassifier((3,), lambda_="evidence", random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        with loose_refits.recorded(points, extra):
+            clf.fit(X, y)
+    assert [p["lambda_"] for p in points] == list(clf.lambdas_)
+    assert [p["score"] for p in points] == list(clf.scores_)
+    losers = [p for p in points if p["loser"]]
+    assert losers and len(extra) == 1
+    for i, p in enumerate(points):
+        assert p["loser"] == (p["score"] <= max([-np.inf] + list(clf.scores_[:i])))
+    assert all(p["loose_n_iter"] < p["n_iter"] for p in losers)
+    assert _evidence.search is search and _evidence.mode_gtol is mode_gtol

@@ -1,0 +1,216 @@
+"""What refits loose away from the maximum could save the evidence search.
+
+Issue 22's "tight where it matters": the search holds every refit to the
+mode's gradient test (``_evidence.mode_gtol``), at the course size nearly
+always until ``max_iter``, so that every score it compares is a mode's.
+A search could refit loose (at the user's ``tol``) where a point is far
+below the best, and tight only near it. This script measures what that
+could save, without building it: it fits ``lambda_="evidence"`` on the
+course-size case of ``benchmarks/evidence.py`` (section (f): digits
+upscaled to 20x20, standardized, 400-25-10, 10285 parameters; the first
+``--folds`` of its 5 outer folds) and ``GridSearchCV`` over (f)'s 9
+lambdas (3-fold) on the same rows, one BLAS thread, the order turning
+from fold to fold, and records every refit of the search (seconds,
+iterations, stop) and every estimate (seconds, score). After the search,
+each point that did not score higher than every point before it (a
+*loser*: the check's refits, a walk's overshoot) is refit again from the
+same start at the user's ``tol`` (the mode's test off) and scored there;
+that extra work is not counted in the fit's time. It prints per point the
+tight and the loose refit, the loser's margin below the best before it,
+and its loose score's error (loose less tight), then in total:
+
+* the search's time against the grid's;
+* the **optimistic bound**: every loser's refit at its loose time, all
+  else as measured (the same points, the same comparisons, no re-tightening);
+* the **safe bound**: only the losers whose margin exceeds the largest
+  loose-score error of the run refit loose (the others would have to be
+  tightened, as their loose score could have won);
+* the refits alone against the grid.
+
+Run::
+
+    python benchmarks/loose_refits.py [--folds 5]
+"""
+
+import argparse
+import contextlib
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import evidence as bench  # noqa: E402  (benchmarks/evidence.py)
+
+from skbpnn import BackpropClassifier, _evidence  # noqa: E402
+
+
+@contextlib.contextmanager
+def recorded(points, extra):
+    """Every evidence search's refits and estimates appended to ``points``
+    (a dict per point: ``lambda_``, ``refit``, ``n_iter``, ``stop``,
+    ``estimate``, ``score``, ``loser``, ``below``, and for a loser
+    ``loose``, ``loose_n_iter``, ``loose_score``); the seconds of the
+    loose refits and their estimates appended to ``extra``.
+    ``_evidence.search`` and ``_evidence.mode_gtol`` are restored after."""
+    search, mode_gtol = _evidence.search, _evidence.mode_gtol
+
+    def recording(fit_at, evidence, theta0, lambda0, **kwargs):
+        mine = []
+
+        def timed_fit(lambda_, start):
+            began = time.perf_counter()
+            result = fit_at(lambda_, start)
+            mine.append(
+                dict(
+                    lambda_=lambda_,
+                    start=start.copy(),
+                    refit=time.perf_counter() - began,
+                    n_iter=result.n_iter,
+                    stop=result.stop_reason,
+                )
+            )
+            return result
+
+        def timed_evidence(*args, **kw):
+            began = time.perf_counter()
+            found = evidence(*args, **kw)
+            mine[-1].update(
+                estimate=time.perf_counter() - began, score=found.log_evidence
+            )
+            return found
+
+        found = search(timed_fit, timed_evidence, theta0, lambda0, **kwargs)
+        began, best = time.perf_counter(), -np.inf
+        for point in mine:
+            point["loser"], point["below"] = (
+                point["score"] <= best,
+                best - point["score"],
+            )
+            best = max(best, point["score"])
+            if point["loser"]:
+                # The refit at the user's tol: mode_gtol read as +inf.
+                _evidence.mode_gtol = lambda lambda_: np.inf
+                try:
+                    start = time.perf_counter()
+                    loose = fit_at(point["lambda_"], point["start"])
+                    point["loose"] = time.perf_counter() - start
+                finally:
+                    _evidence.mode_gtol = mode_gtol
+                point["loose_n_iter"] = loose.n_iter
+                point["loose_score"] = evidence(
+                    loose.theta, point["lambda_"]
+                ).log_evidence
+            del point["start"]
+        extra.append(time.perf_counter() - began)
+        points.extend(mine)
+        return found
+
+    _evidence.search = recording
+    try:
+        yield
+    finally:
+        _evidence.search, _evidence.mode_gtol = search, mode_gtol
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--folds", type=int, default=5)
+    args = parser.parse_args(argv)
+    X, y, folds = bench.course_folds(args.folds, "loose refits for the losers")
+    evidence_s, grid_s, points = [], [], []
+    for fold, (train, _) in enumerate(folds):
+        order = ["evidence", "grid"] if fold % 2 == 0 else ["grid", "evidence"]
+        for which in order:
+            clf = BackpropClassifier((25,), lambda_="evidence", random_state=0)
+            if which == "grid":
+                model = GridSearchCV(
+                    make_pipeline(
+                        StandardScaler(), BackpropClassifier((25,), random_state=0)
+                    ),
+                    {"backpropclassifier__lambda_": bench.GRID},
+                    cv=3,
+                )
+                patch = contextlib.nullcontext()
+            else:
+                model, mine, extra = make_pipeline(StandardScaler(), clf), [], []
+                patch = recorded(mine, extra)
+            with threadpool_limits(limits=1), warnings.catch_warnings(), patch:
+                warnings.simplefilter("ignore")
+                start = time.perf_counter()
+                model.fit(X[train], y[train])
+                seconds = time.perf_counter() - start
+            if which == "grid":
+                grid_s.append(seconds)
+                continue
+            if not mine:
+                raise RuntimeError(
+                    "the fit did not call _evidence.search: "
+                    "this script no longer measures what it says"
+                )
+            evidence_s.append(seconds - sum(extra))
+            points.append(mine)
+        mine = points[-1]
+        print(
+            f"fold {fold + 1}: evidence {evidence_s[-1]:.1f} s (refits "
+            f"{sum(p['refit'] for p in mine):.1f} s, estimates "
+            f"{sum(p['estimate'] for p in mine):.1f} s), grid {grid_s[-1]:.1f} s"
+        )
+        for p in mine:
+            line = (
+                f"   lambda_ {p['lambda_']:<7.4g} {'loser' if p['loser'] else 'best '} "
+                f"refit {p['refit']:.2f} s ({p['n_iter']} it, {p['stop']}), "
+                f"estimate {p['estimate']:.2f} s, score {p['score']:.2f}"
+            )
+            if p["loser"]:
+                line += (
+                    f"; {p['below']:.2f} below the best; loose refit "
+                    f"{p['loose']:.2f} s ({p['loose_n_iter']} it), its score "
+                    f"{p['loose_score'] - p['score']:+.2f}"
+                )
+            print(line, flush=True)
+    everything = [p for mine in points for p in mine]
+    losers = [p for p in everything if p["loser"]]
+    if not losers:
+        print("\nno loser: every point scored higher than all before it")
+        return 0
+    errors = [p["loose_score"] - p["score"] for p in losers]
+    margins = [p["below"] for p in losers]
+    error = max(abs(e) for e in errors)
+    safe = [p for p in losers if p["below"] > error]
+    grid, search = sum(grid_s), sum(evidence_s)
+    refits = sum(p["refit"] for p in everything)
+
+    def saved(some):
+        return sum(p["refit"] - p["loose"] for p in some)
+
+    print(f"\nover {len(points)} fits, {len(everything)} points, {len(losers)} losers:")
+    print(
+        f"  evidence {search:.1f} s against the grid's {grid:.1f} s: "
+        f"{search / grid:.2f}x (refits alone {refits / grid:.2f}x)"
+    )
+    print(
+        f"  optimistic bound, every loser loose: "
+        f"{(search - saved(losers)) / grid:.2f}x "
+        f"(refits alone {(refits - saved(losers)) / grid:.2f}x)"
+    )
+    print(
+        f"  loose scores' error (loose less tight): {min(errors):+.2f} to "
+        f"{max(errors):+.2f}; losers' margins {min(margins):.2f} to {max(margins):.2f}"
+    )
+    print(
+        f"  safe bound, loose only the {len(safe)} losers more than {error:.2f} "
+        f"below: {(search - saved(safe)) / grid:.2f}x"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
