@@ -83,10 +83,12 @@ def test_the_probe_count_reaches_every_estimate_and_is_restored(monkeypatch):
 
 def test_the_loose_refits_record_every_point_and_restore_the_search():
     """``benchmarks/loose_refits.py`` replaces ``_evidence.search`` (and
-    ``_evidence.mode_gtol`` while it refits a loser loose): a fit must
-    record one entry per point tried, in order, every point that did not
-    score higher than all before it refit loose (fewer iterations than
-    the mode's test asks), and both attributes must be back afterwards."""
+    ``_evidence.mode_gtol`` while it refits a point loose): a fit must
+    record one entry per point tried, in order, with its margin below the
+    best before it, the points that did not score higher than all before
+    it marked as losers, every point refit loose (the losers in fewer
+    iterations than the mode's test asks), and both attributes must be
+    back afterwards."""
     import warnings
 
     from sklearn.datasets import load_iris
@@ -108,6 +110,9 @@ def test_the_loose_refits_record_every_point_and_restore_the_search():
     losers = [p for p in points if p["loser"]]
     assert losers and len(extra) == 1
     for i, p in enumerate(points):
-        assert p["loser"] == (p["score"] <= max([-np.inf] + list(clf.scores_[:i])))
+        best_before = max([-np.inf] + list(clf.scores_[:i]))
+        assert p["loser"] == (p["score"] <= best_before)
+        assert p["below"] == best_before - p["score"]
+        assert np.isfinite(p["loose_score"]) and p["loose_estimate"] > 0
     assert all(p["loose_n_iter"] < p["n_iter"] for p in losers)
     assert _evidence.search is search and _evidence.mode_gtol is mode_gtol
