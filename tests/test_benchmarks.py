@@ -116,3 +116,42 @@ def test_the_loose_refits_record_every_point_and_restore_the_search():
         assert np.isfinite(p["loose_score"]) and p["loose_estimate"] > 0
     assert all(p["loose_n_iter"] < p["n_iter"] for p in losers)
     assert _evidence.search is search and _evidence.mode_gtol is mode_gtol
+
+
+def test_the_loose_refits_totals_follow_their_definitions(capsys):
+    """``loose_refits.summarize`` on made-up points with known answers: a
+    loser whose loose score is far below the best stays loose (its refit
+    and estimate at their loose times), a later point whose loose score
+    is within ``delta`` of the best is tightened (its loose estimate paid
+    on top), the first point and a diverged one (no loose refit) are left
+    out of both."""
+    loose_refits = load("loose_refits")
+
+    def point(first, loser, below, score, refit, estimate, loose=None):
+        p = dict(first=first, loser=loser, below=below, score=score)
+        p.update(refit=refit, estimate=estimate)
+        if loose is not None:
+            p.update(zip(("loose", "loose_estimate", "loose_score"), loose))
+        return p
+
+    points = [
+        [
+            point(True, False, -np.inf, -10.0, 2.0, 0.5, (1.5, 0.5, -30.0)),
+            point(False, True, 40.0, -50.0, 1.0, 0.5, (0.2, 0.4, -45.0)),
+            point(False, False, -5.0, -5.0, 1.0, 0.5, (0.2, 0.7, -8.0)),
+            point(False, True, 6.0, -11.0, 1.0, 0.5, (0.4, 0.8, -6.0)),
+            point(False, True, np.inf, -np.inf, 1.0, 0.0),  # diverged
+        ]
+    ]
+    loose_refits.summarize(points, 10.0, 20.0)
+    out = capsys.readouterr().out
+    assert "1 fits, 5 points, 2 losers" in out
+    assert "0.50x (refits alone 0.30x)" in out
+    # search less the losers' refits saved (1.0 - 0.2 and 1.0 - 0.4)
+    assert "every loser loose: 0.43x (refits alone 0.23x)" in out
+    assert "the first points' -20.00 to -20.00, the others' -3.00 to +5.00" in out
+    # delta 3 (the first point's -20 left out): the loser 35 below (loose)
+    # stays loose (10 - 0.8 - (0.5 - 0.4)), the one 1 below (loose) and
+    # the winner pay their loose estimates (+ 0.7 + 0.8).
+    assert "delta 3.00 nats): 1 points stay loose, 2 are tightened" in out
+    assert "0.70 to 0.80 s): 0.53x" in out
