@@ -27,16 +27,16 @@ total:
   were told apart;
 * **loose first**: what a search that refits every point after the first
   loose first would take with these points. A point whose loose score is
-  more than ``delta`` below the best before it stays loose (``delta`` the
-  most a loose score fell below its tight one in the run, the first
-  points left out, so that no point kept loose would have been higher
-  tight); every other point is then refit tight from where the loose
-  refit stopped and scored again. The accounting is optimistic: the
-  first point of each fit refit tight at once (nothing before it could
-  rule it out), a refit continued from a loose one taking only the rest
-  of the tight refit as measured (the tightened point pays just its loose
-  estimate on top), and ``delta`` read from the run itself, which a
-  search could not do.
+  more than ``delta`` below the best before it stays loose; every other
+  point is then refit tight from where the loose refit stopped and scored
+  again. ``delta`` is read from the run itself, which a search could not
+  do, two ways: the most a loose score fell below its tight one (the
+  first points left out), so that no point kept loose would have been
+  higher tight; and the least that keeps loose no point that won. The
+  accounting is optimistic: the first point of each fit refit tight at
+  once (nothing before it could rule it out), and a refit continued from
+  a loose one taking only the rest of the tight refit as measured (the
+  tightened point pays just its loose estimate on top).
 
 Run::
 
@@ -237,23 +237,28 @@ def summarize(points, search, grid):
     # Loose first (optimistic): a later point stays loose where its loose
     # score is more than delta below the best before it; else it is refit
     # tight from the loose one (the rest of the tight refit) and its loose
-    # estimate is paid on top.
-    delta = max(0.0, -min(map(error, later)))
-    kept = [p for p in later if p["below"] - error(p) > delta]
-    tightened = [p for p in later if p not in kept]
-    time_ = (
-        search
-        - saved(kept)
-        - sum(p["estimate"] - p["loose_estimate"] for p in kept)
-        + sum(p["loose_estimate"] for p in tightened)
-    )
-    print(
-        f"  loose first (delta {delta:.2f} nats): {len(kept)} points stay loose, "
-        f"{len(tightened)} are tightened (loose estimates "
-        f"{min((p['loose_estimate'] for p in tightened), default=0):.2f} to "
-        f"{max((p['loose_estimate'] for p in tightened), default=0):.2f} s): "
-        f"{time_ / grid:.2f}x"
-    )
+    # estimate is paid on top. delta: the largest amount a loose score fell
+    # below its tight one, then the least that keeps no winner loose.
+    winners = [p["below"] - error(p) for p in later if not p["loser"]]
+    for name, delta in (
+        ("the largest error", max(0.0, -min(map(error, later)))),
+        ("the least keeping no winner loose", max([0.0] + winners)),
+    ):
+        kept = [p for p in later if p["below"] - error(p) > delta]
+        tightened = [p for p in later if p not in kept]
+        time_ = (
+            search
+            - saved(kept)
+            - sum(p["estimate"] - p["loose_estimate"] for p in kept)
+            + sum(p["loose_estimate"] for p in tightened)
+        )
+        print(
+            f"  loose first, delta {delta:.2f} nats ({name}): {len(kept)} points "
+            f"stay loose, {len(tightened)} are tightened (loose estimates "
+            f"{min((p['loose_estimate'] for p in tightened), default=0):.2f} to "
+            f"{max((p['loose_estimate'] for p in tightened), default=0):.2f} s): "
+            f"{time_ / grid:.2f}x"
+        )
 
 
 if __name__ == "__main__":

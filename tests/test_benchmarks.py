@@ -139,7 +139,7 @@ def test_the_loose_refits_totals_follow_their_definitions(capsys):
             point(True, False, -np.inf, -10.0, 2.0, 0.5, (1.5, 0.5, -30.0)),
             point(False, True, 40.0, -50.0, 1.0, 0.5, (0.2, 0.4, -45.0)),
             point(False, False, -5.0, -5.0, 1.0, 0.5, (0.2, 0.7, -8.0)),
-            point(False, True, 6.0, -11.0, 1.0, 0.5, (0.4, 0.8, -6.0)),
+            point(False, True, 6.0, -11.0, 1.0, 0.6, (0.4, 0.8, -6.0)),
             point(False, True, np.inf, -np.inf, 1.0, 0.0),  # diverged
         ]
     ]
@@ -153,5 +153,10 @@ def test_the_loose_refits_totals_follow_their_definitions(capsys):
     # delta 3 (the first point's -20 left out): the loser 35 below (loose)
     # stays loose (10 - 0.8 - (0.5 - 0.4)), the one 1 below (loose) and
     # the winner pay their loose estimates (+ 0.7 + 0.8).
-    assert "delta 3.00 nats): 1 points stay loose, 2 are tightened" in out
+    assert "delta 3.00 nats (the largest error): 1 points stay loose, 2 are " in out
     assert "0.70 to 0.80 s): 0.53x" in out
+    # The least delta that keeps the winner (5 above the best, -3 loose:
+    # 2 above loose) tightened is 0: the loser 1 below (loose) stays loose
+    # too (10 - 0.8 - 0.1 - 0.6 - (0.6 - 0.8)), the winner pays 0.7.
+    assert "delta 0.00 nats (the least keeping no winner loose): 2 points" in out
+    assert "0.70 to 0.70 s): 0.47x" in out
