@@ -86,9 +86,9 @@ def test_the_loose_refits_record_every_point_and_restore_the_search():
     ``_evidence.mode_gtol`` while it refits a point loose): a fit must
     record one entry per point tried, in order, with its margin below the
     best before it, the points that did not score higher than all before
-    it marked as losers, every point refit loose (the losers in fewer
-    iterations than the mode's test asks), and both attributes must be
-    back afterwards."""
+    it marked as losers, every point refit loose (in no more iterations
+    than the mode's test asks, some losers in fewer), and both attributes
+    must be back afterwards."""
     import warnings
 
     from sklearn.datasets import load_iris
@@ -114,7 +114,10 @@ def test_the_loose_refits_record_every_point_and_restore_the_search():
         assert p["loser"] == (p["score"] <= best_before)
         assert p["below"] == best_before - p["score"]
         assert np.isfinite(p["loose_score"]) and p["loose_estimate"] > 0
-    assert all(p["loose_n_iter"] < p["n_iter"] for p in losers)
+    # From the same start, the looser test stops no later (both at
+    # max_iter where neither fires: a loser at lambda_ 1e-3 on iris).
+    assert all(p["loose_n_iter"] <= p["n_iter"] for p in points)
+    assert any(p["loose_n_iter"] < p["n_iter"] for p in losers)
     assert _evidence.search is search and _evidence.mode_gtol is mode_gtol
 
 
