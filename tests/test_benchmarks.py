@@ -163,3 +163,142 @@ def test_the_loose_refits_totals_follow_their_definitions(capsys):
     # too (10 - 0.8 - 0.1 - 0.6 - (0.6 - 0.8)), the winner pays 0.7.
     assert "delta 0.00 nats (the least keeping no winner loose): 2 points" in out
     assert "0.70 to 0.70 s): 0.47x" in out
+
+
+def _sign_vectors(n):
+    """Every vector of n signs, as rows: Rademacher probes enumerated."""
+    bits = (np.arange(2**n)[:, None] >> np.arange(n)) & 1
+    return 1.0 - 2.0 * bits
+
+
+def test_the_deflated_variances_are_those_of_every_sign_vector():
+    """``benchmarks/deflation.py``'s per-probe standard deviations, from an
+    eigendecomposition, against the variance of ``z^T P B P z`` over all
+    ``2^n`` sign vectors ``z`` (Hutchinson's Rademacher probes, enumerated:
+    no formula shared), for one matrix's function and for the difference
+    of two, with 0 to ``n`` directions taken out; and Hutch++'s
+    accounting on a made-up remainder."""
+    deflation = load("deflation")
+    rng = np.random.RandomState(0)
+    n = 10
+    Z = _sign_vectors(n)
+
+    def enumerated_sd(B):
+        return float(np.std(np.einsum("pi,ij,pj->p", Z, B, Z)))
+
+    def spd():
+        J = rng.randn(3 * n, n) * rng.gamma(1.0, size=n)
+        return J.T @ J + 0.1 * np.eye(n)
+
+    S1, S2 = spd(), spd()
+    theta, V = np.linalg.eigh(S1)
+    theta, V = theta[::-1], V[:, ::-1]
+    values = np.log(theta / 0.1)
+    B1 = (V * values) @ V.T
+    C = B1 - 2.0 * (S2 / np.trace(S2))
+    sds = deflation.difference_sds(C, V, range(n + 1))
+    for k in range(n + 1):
+        P = np.eye(n) - V[:, :k] @ V[:, :k].T
+        expected = enumerated_sd(P @ B1 @ P)
+        assert np.isclose(deflation.rademacher_sd(V**2, values, k), expected)
+        assert np.isclose(sds[k], enumerated_sd(P @ C @ P), atol=1e-6)
+    assert deflation.rademacher_sd(V**2, values, n) == 0.0
+    assert np.isclose(deflation.dense_sd(C), enumerated_sd(C))
+    # Hutch++ at 12 recurrences: 4 probes on the remainder after 4
+    # directions; plain Hutchinson on 12.
+    remainder = {0: 6.0, 4: 2.0}
+    hutchpp, plain = deflation.hutchpp(remainder.__getitem__, 12)
+    assert np.isclose(hutchpp, 1.0) and np.isclose(plain, 6.0 / np.sqrt(12))
+
+
+def test_the_deflation_records_every_evidence_and_reads_its_matrix():
+    """``benchmarks/deflation.py`` wraps ``EvidenceFunction.__call__``: a
+    fit must record every evidence (the search's with ``n_probes`` None),
+    the method restored after; its ``S`` at the kept point must give the
+    exact evidence's ``gamma`` (dense path: a triangular inverse, not an
+    eigendecomposition) and ``log det A`` by the Schur complement's
+    identity; and its report must run on a tiny network."""
+    import warnings
+
+    from sklearn.datasets import load_iris
+    from sklearn.exceptions import ConvergenceWarning
+
+    from skbpnn import BackpropClassifier, _evidence
+
+    deflation = load("deflation")
+    call = _evidence.EvidenceFunction.__call__
+    X, y = load_iris(return_X_y=True)
+    calls = []
+    clf = BackpropClassifier((3,), lambda_="evidence", random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        with deflation.recorded(calls):
+            clf.fit(X, y)
+    assert _evidence.EvidenceFunction.__call__ is call
+    assert [c["lambda_"] for c in calls] == list(clf.lambdas_)
+    assert all(c["n_probes"] is None and c["seconds"] > 0 for c in calls)
+    kept = next(c for c in calls if c["lambda_"] == clf.fitted_lambda_)
+    point = deflation.Point(kept)
+    assert np.isclose(point.gamma, clf.n_effective_params_, rtol=1e-8)
+    mask = point.mask
+    A = kept["curvature"].gauss_newton(kept["theta"])
+    A[np.diag_indices_from(A)] += np.where(mask, kept["lambda_"], 1e-4)
+    assert np.isclose(point.logdet, np.linalg.slogdet(A)[1], rtol=1e-10)
+    near = next(c for c in calls if c is not kept)
+    for c in (kept, near):
+        c["seed"] = 0
+    sd, kfac = deflation.report(point, deflation.Point(near), 8)
+    assert sd["log det"][0] > 0 and sd["difference"][0] > 0
+    assert sd["log det"][3000] == 0.0  # every direction taken out
+    assert kfac["log det"] > 0 and kfac["difference"] > 0
+
+
+def test_the_kfac_control_variate_is_exact_on_one_row():
+    """``benchmarks/deflation.py``'s K-FAC factors: on one row of data the
+    Kronecker product is no approximation, so each layer's ``kron(A, C)``
+    must equal the weight block of ``G`` that the package forms (its own
+    blocked products, not these factors); and the dense ``log(S_kfac /
+    lambda_)`` and its trace must be those of ``S_kfac``'s
+    eigendecomposition."""
+    import warnings
+
+    from sklearn.datasets import load_iris
+    from sklearn.exceptions import ConvergenceWarning
+
+    from skbpnn import BackpropClassifier, _evidence
+
+    deflation = load("deflation")
+    X, y = load_iris(return_X_y=True)
+    clf = BackpropClassifier((3,), lambda_=0.1, max_iter=20, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        clf.fit(X, y)
+    Y = np.eye(3)[y]
+    shapes = [(3, 5), (3, 4)]
+    theta = clf.theta_
+    mask = _evidence.weight_mask(shapes)
+    for row in (0, 70, 149):
+        one = _evidence.DataCurvature(X, Y, None, np.array([row]), shapes, 16)
+        G = one.gauss_newton(theta)[np.ix_(mask, mask)]
+        factors = deflation.kfac_factors(one, theta)
+        start = 0
+        for A, C in factors:
+            block = np.kron(A, C)
+            end = start + block.shape[0]
+            assert np.allclose(block, G[start:end, start:end], rtol=1e-10, atol=0)
+            start = end
+        assert start == G.shape[0]
+    full = _evidence.DataCurvature(X, Y, None, None, shapes, 16)
+    factors = deflation.kfac_factors(full, theta)
+    blocks = [np.kron(A, C) for A, C in factors]
+    n = sum(b.shape[0] for b in blocks)
+    S = np.zeros((n, n))
+    start = 0
+    for b in blocks:
+        S[start : start + len(b), start : start + len(b)] = b
+        start += len(b)
+    S += 0.1 * np.eye(n)
+    w, V = np.linalg.eigh(S)
+    L, trace = deflation.kfac_log_matrix(factors, 0.1)
+    assert np.allclose(L, (V * np.log(w / 0.1)) @ V.T, atol=1e-10)
+    assert np.isclose(trace, np.sum(np.log(w / 0.1)), rtol=1e-12)

@@ -1,0 +1,428 @@
+"""What Hutch++ or a deterministic part could save the matrix-free estimates.
+
+Issue 23, item 3, names variance reduction as a way to cheaper estimates of
+``log det A`` and ``tr(A^-1 M)``: Hutch++ (Meyer, Musco, Musco and
+Woodruff, SOSA 2021), or a deterministic part with the stochastic estimate
+on the remainder. This script measures what either could give at the
+course size, without building it. It fits ``lambda_="evidence"`` on the
+first ``--folds`` of the course-size case of ``benchmarks/evidence.py``
+(section (f): digits upscaled to 20x20, standardized, 400-25-10, 10285
+parameters, one BLAS thread), records every point the search scores, and
+then, outside the fit's time, forms ``A`` at the kept point and at the
+nearest point tried beside it (the first of equal ones), as the evidence
+does (``G`` plus the prior's diagonal), and the Schur complement ``S`` on
+the weights that the estimates run on (``skbpnn/_lanczos.py``), and takes
+its eigendecomposition ``S = V diag(theta) V^T``.
+
+The estimates are Hutchinson's on Rademacher probes ``z``: ``z^T B z``
+estimates ``tr B`` with the per-probe variance ``2 sum_{i != j} B_ij^2``
+(exactly). For ``log det S`` take ``B = log(S / lambda_)`` (the ``log
+lambda_`` of each weight is known: the identity has no off-diagonal terms,
+so the shift changes no variance); for ``gamma = tr(I - lambda_ S^-1)``,
+``B = I - lambda_ S^-1``; for the difference the search compares, two
+points' ``log(S / lambda_)`` subtracted (common probes). From ``V`` these
+variances are exact, and so are those of the remainder after the top ``k``
+eigen-directions of ``S`` (those of the largest terms) are taken out and
+counted exactly: ``P B P`` with ``P = I - U U^T``, ``U`` the top ``k``
+columns of ``V`` (the kept point's, for the difference). The script prints:
+
+* the exact ``log det A`` and ``gamma`` against the estimator's, and the
+  exact per-probe standard deviations against the estimator's samples on
+  ``--probes`` probes (an independent check of both);
+* **the deterministic part's oracle**: the per-probe standard deviations
+  after the top ``k`` eigen-directions are counted exactly, for free
+  (``k`` = 0 to 3000): what no deterministic part spanning ``k``
+  directions can beat;
+* **Hutch++ at a budget of ``m`` recurrences** (a recurrence: one probe's
+  Lanczos run, the unit of an estimate's cost): ``m / 3`` for the sketch
+  ``log(S) Omega``, ``m / 3`` for the sketch's part, ``m / 3`` probes on
+  the remainder, against ``m`` plain probes; optimistic, as the sketch is
+  taken to span the top ``m / 3`` eigenvectors exactly. The standard
+  errors of the log evidence (half those of ``log det``), of one point and
+  of the difference;
+* **K-FAC as the deterministic part**: ``tr log(S_kfac / lambda_)``
+  counted exactly and the probes run on the remainder ``log(S / lambda_)
+  - log(S_kfac / lambda_)``, ``S_kfac`` the block-diagonal Kronecker
+  factorization of ``G``'s weight blocks plus ``lambda_ I`` (Martens and
+  Grosse 2015; :func:`kfac_factors`): the per-probe standard deviations
+  of one point and of the difference. (Its cost is not measured: the
+  factors take one pass over the rows and eigendecompositions of the
+  layers' sizes, and ``z^T log(S_kfac) z`` a product in the factors'
+  eigenbases per probe, all small beside the ``G``-products.)
+
+A diagonal approximation of ``G`` as the deterministic part would change
+nothing: a diagonal ``B`` adds no off-diagonal term, so the Rademacher
+variance is that of the remainder unchanged.
+
+Run::
+
+    python benchmarks/deflation.py [--folds 1] [--probes 50]
+"""
+
+import argparse
+import contextlib
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+from scipy.special import expit
+from sklearn.preprocessing import StandardScaler
+from threadpoolctl import threadpool_limits
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import evidence as bench  # noqa: E402  (benchmarks/evidence.py)
+
+from skbpnn import BackpropClassifier, _evidence  # noqa: E402
+from skbpnn._evaluation import roll_views  # noqa: E402
+
+DEFLATED = (0, 4, 10, 30, 100, 300, 1000, 3000)
+BUDGETS = (4, 10, 30, 100, 300, 1000, 3000)
+
+
+@contextlib.contextmanager
+def recorded(calls):
+    """Every evidence of a fit appended to ``calls`` (a dict each:
+    ``curvature``, ``theta`` (a copy), ``lambda_``, ``evidence``,
+    ``n_probes`` (None: the search's count), ``seconds``);
+    ``_evidence.EvidenceFunction.__call__`` restored after."""
+    call = _evidence.EvidenceFunction.__call__
+
+    def recording(self, theta, lambda_, gamma_above=None, n_probes=None):
+        began = time.perf_counter()
+        found = call(self, theta, lambda_, gamma_above=gamma_above, n_probes=n_probes)
+        calls.append(
+            dict(
+                curvature=self.curvature,
+                theta=np.array(theta, dtype=np.float64),
+                lambda_=lambda_,
+                evidence=found,
+                n_probes=n_probes,
+                seconds=time.perf_counter() - began,
+            )
+        )
+        return found
+
+    _evidence.EvidenceFunction.__call__ = recording
+    try:
+        yield
+    finally:
+        _evidence.EvidenceFunction.__call__ = call
+
+
+def schur_complement(curvature, theta, lambda_):
+    """``(S, log det A_bb, mask)`` at ``theta``: ``A = G + diag`` as
+    :func:`~skbpnn._evidence.evidence_at` forms it, ``S`` its Schur
+    complement on the weights (the matrix the estimates run on)."""
+    mask = _evidence.weight_mask(curvature.shapes)
+    A = curvature.gauss_newton(theta)
+    A[np.diag_indices_from(A)] += np.where(mask, lambda_, _evidence.BIAS_PRECISION)
+    w, b = np.flatnonzero(mask), np.flatnonzero(~mask)
+    A_bb, A_wb = A[np.ix_(b, b)], A[np.ix_(w, b)]
+    S = A[np.ix_(w, w)]
+    del A
+    S -= A_wb @ np.linalg.solve(A_bb, A_wb.T)
+    S = (S + S.T) / 2
+    return S, float(np.linalg.slogdet(A_bb)[1]), mask
+
+
+def rademacher_sd(V2, values, k):
+    """The per-probe standard deviation of ``z^T P B P z`` (Rademacher
+    ``z``) for ``B = V diag(values) V^T``, ``values`` in decreasing order,
+    ``V2 = V**2``, ``P`` the projection off the first ``k`` columns of
+    ``V``: ``sqrt(2 (sum_{i>=k} values_i^2 - sum_j (P B P)_jj^2))``."""
+    rest = values[k:]
+    diagonal = V2[:, k:] @ rest
+    return float(np.sqrt(max(0.0, 2 * (rest @ rest - diagonal @ diagonal))))
+
+
+def difference_sds(C, U, ks):
+    """Per-probe standard deviations of ``z^T P C P z`` for symmetric ``C``,
+    ``P = I - U_k U_k^T`` (``U_k`` the first ``k`` columns of ``U``,
+    orthonormal), for each ``k`` of ``ks``."""
+    frob2, diag = float(np.sum(C * C)), np.diag(C).copy()
+    top = max(ks)
+    CU = C @ U[:, :top]
+    sds = []
+    for k in ks:
+        Uk, CUk = U[:, :k], CU[:, :k]
+        if Uk.shape[1] == C.shape[0]:
+            sds.append(0.0)  # every direction taken out (P = 0)
+            continue
+        M = Uk.T @ CUk
+        # |P C P|_F^2 = |C|_F^2 - 2 |C U|_F^2 + |U^T C U|_F^2
+        f2 = frob2 - 2 * float(np.sum(CUk * CUk)) + float(np.sum(M * M))
+        d = diag - 2 * np.sum(Uk * CUk, axis=1) + np.sum((Uk @ M) * Uk, axis=1)
+        sds.append(float(np.sqrt(max(0.0, 2 * (f2 - d @ d)))))
+    return sds
+
+
+def gain(errors):
+    """``plain / hutchpp`` of :func:`hutchpp`'s pair, as text ("exact" when
+    Hutch++ counts every direction)."""
+    hutchpp, plain = errors
+    return f"{plain / hutchpp:.2f}" if hutchpp > 0 else "exact"
+
+
+def hutchpp(sd_by_k, m):
+    """Hutch++'s standard error at ``m`` recurrences (``m / 3`` probes on
+    the remainder after the top ``m / 3`` directions; ``sd_by_k(k)`` the
+    remainder's per-probe standard deviation) and plain Hutchinson's (``m``
+    probes): ``(hutchpp, plain)``."""
+    third = max(1, m // 3)
+    return sd_by_k(third) / np.sqrt(third), sd_by_k(0) / np.sqrt(m)
+
+
+def kfac_factors(curvature, theta):
+    """K-FAC's factors of ``G``'s weight blocks, ``[(A_l, C_l)]`` a layer
+    each: ``G_ll ~ kron(A_l, C_l)`` on layer ``l``'s weights (its bias
+    column left out), in the unrolled order (input ``j`` slow, unit ``i``
+    fast); ``A_l = sum_n w_n a a^T / sum_n w_n`` (``a`` the layer's
+    inputs) and ``C_l = sum_n w_n U_n^T diag(h_n (1 - h_n)) U_n`` (``U_n``
+    the Jacobian of the output layer's ``z`` with respect to the layer's
+    own), exact for one row (Martens and Grosse, ICML 2015)."""
+    X = curvature.X if curvature.rows is None else curvature.X[curvature.rows]
+    X = np.asarray(X.toarray() if hasattr(X, "toarray") else X, dtype=np.float64)
+    m = X.shape[0]
+    w = np.ones(m) if curvature.w is None else np.asarray(curvature.w, np.float64)
+    thetas = roll_views(np.asarray(theta, dtype=np.float64), curvature.shapes)
+    activations = [X]
+    for T in thetas:
+        a = activations[-1]
+        activations.append(expit(a @ T[:, 1:].T + T[:, 0]))
+    h = activations.pop()
+    D = w[:, None] * h * (1 - h)
+    U = np.broadcast_to(np.eye(h.shape[1]), (m, h.shape[1], h.shape[1]))
+    factors = []
+    for T, a in zip(thetas[::-1], activations[::-1]):
+        A = (w[:, None] * a).T @ a / w.sum()
+        C = np.einsum("nki,nk,nkj->ij", U, D, U)
+        factors.append((A, C))
+        U = U @ T[:, 1:] * (a * (1 - a))[:, None, :]
+    return factors[::-1]
+
+
+def kfac_log_matrix(factors, lambda_):
+    """``log(S_kfac / lambda_)``, dense, and its trace (exact): ``S_kfac``
+    the block-diagonal ``kron(A_l, C_l) + lambda_ I`` (no Schur
+    correction: a control variate need not be exact)."""
+    blocks, trace = [], 0.0
+    for A, C in factors:
+        alpha, P = np.linalg.eigh(A)
+        c, Q = np.linalg.eigh(C)
+        values = np.log1p(np.clip(np.outer(alpha, c), 0, None).ravel() / lambda_)
+        W = np.kron(P, Q)
+        blocks.append((W * values) @ W.T)
+        trace += float(values.sum())
+    n = sum(b.shape[0] for b in blocks)
+    L = np.zeros((n, n))
+    start = 0
+    for b in blocks:
+        L[start : start + b.shape[0], start : start + b.shape[0]] = b
+        start += b.shape[0]
+    return L, trace
+
+
+def dense_sd(B):
+    """The per-probe standard deviation of ``z^T B z`` (Rademacher ``z``),
+    ``B`` symmetric: ``sqrt(2 sum_{i != j} B_ij^2)``."""
+    d = np.diag(B)
+    return float(np.sqrt(max(0.0, 2 * (float(np.sum(B * B)) - d @ d))))
+
+
+class Point:
+    """A point's ``S``, eigendecomposition and the ``B``s of its traces."""
+
+    def __init__(self, call):
+        self.call, self.lambda_ = call, call["lambda_"]
+        S, self.logdet_bb, self.mask = schur_complement(
+            call["curvature"], call["theta"], self.lambda_
+        )
+        theta, V = np.linalg.eigh(S)
+        del S
+        order = np.argsort(theta)[::-1]  # the largest first
+        self.theta, self.V = theta[order], V[:, order]
+        self.V2 = self.V**2
+        self.logdet = self.logdet_bb + float(np.sum(np.log(self.theta)))
+        self.gamma = float(np.sum(1 - self.lambda_ / self.theta))
+        self.log_terms = np.log(self.theta / self.lambda_)
+        self.gamma_terms = 1 - self.lambda_ / self.theta
+
+    def log_matrix(self):
+        """``log(S / lambda_)``, dense."""
+        return (self.V * self.log_terms) @ self.V.T
+
+    def kfac_residual(self, L):
+        """``L - log(S_kfac / lambda_)``, ``L`` this point's
+        :meth:`log_matrix` (overwritten)."""
+        K, _ = kfac_log_matrix(
+            kfac_factors(self.call["curvature"], self.call["theta"]), self.lambda_
+        )
+        L -= K
+        return L
+
+
+def estimate(call, n_probes):
+    """The estimator at ``call``'s point on ``n_probes`` probes of the fit's
+    seed (the first of them the search's): ``Evidence``."""
+    return _evidence.evidence_at(
+        call["curvature"],
+        call["theta"],
+        call["lambda_"],
+        method="lanczos",
+        seed=call["seed"],
+        n_probes=n_probes,
+    )
+
+
+def report(kept, near, n_probes):
+    """Print the checks and the tables for one fit's kept point and its
+    nearest neighbour."""
+    ev = estimate(kept.call, n_probes)
+    ev_near = estimate(near.call, n_probes)
+    k_w = int(kept.mask.sum())
+    samples = np.asarray(ev.logdet_samples)  # per probe, of log det A
+    se = samples.std(ddof=1) / np.sqrt(samples.size)
+    d_samples = samples - np.asarray(ev_near.logdet_samples)
+    print(
+        f"  kept lambda_ {kept.lambda_:.4g}, nearest {near.lambda_:.4g}; "
+        f"{k_w} weights; gamma exact {kept.gamma:.1f}, estimated "
+        f"{ev.gamma:.1f} +/- {ev.gamma_std:.1f} ({n_probes} probes)"
+    )
+    print(
+        f"  log det A exact {kept.logdet:.1f}, estimated {samples.mean():.1f} "
+        f"+/- {se:.1f} ({(samples.mean() - kept.logdet) / se:+.2f} se)"
+    )
+    L_kept, L_near = kept.log_matrix(), near.log_matrix()
+    # The table's k, and each budget's third (Hutch++'s sketch).
+    ks = sorted(set(DEFLATED) | {max(1, m // 3) for m in BUDGETS})
+    sd = {
+        "log det": [rademacher_sd(kept.V2, kept.log_terms, k) for k in ks],
+        "gamma": [rademacher_sd(kept.V2, kept.gamma_terms, k) for k in ks],
+        "difference": difference_sds(L_kept - L_near, kept.V, ks),
+    }
+    # K-FAC as the deterministic part: the remainder log(S) - log(S_kfac).
+    R_kept, R_near = kept.kfac_residual(L_kept), near.kfac_residual(L_near)
+    kfac = {"log det": dense_sd(R_kept)}
+    R_kept -= R_near
+    kfac["difference"] = dense_sd(R_kept)
+    del L_kept, L_near, R_kept, R_near
+    by_k = {name: dict(zip(ks, values)) for name, values in sd.items()}
+    measured = {
+        "log det": samples.std(ddof=1),
+        "gamma": ev.gamma_std * np.sqrt(n_probes),
+        "difference": d_samples.std(ddof=1),
+    }
+    print(
+        f"  per-probe standard deviation, exact (estimator's, {n_probes} "
+        "probes): "
+        + "; ".join(
+            f"{name} {by_k[name][0]:.2f} ({measured[name]:.2f})" for name in by_k
+        )
+    )
+    print("  the top k directions of S counted exactly, for free (oracle):")
+    print(
+        bench.table(
+            ["k", "log det sd", "gamma sd", "difference sd"],
+            [[str(k), *(f"{by_k[name][k]:.2f}" for name in by_k)] for k in DEFLATED],
+        )
+    )
+    print(
+        "  K-FAC's log det counted exactly, the rest by the probes: per-probe "
+        f"standard deviation {kfac['log det']:.2f} (plain {by_k['log det'][0]:.2f}), "
+        f"of the difference {kfac['difference']:.2f} (plain "
+        f"{by_k['difference'][0]:.2f})"
+    )
+    rows = []
+    for m in BUDGETS:
+        one = hutchpp(by_k["log det"].__getitem__, m)
+        diff = hutchpp(by_k["difference"].__getitem__, m)
+        rows.append(
+            [
+                str(m),
+                f"{one[1] / 2:.2f}",
+                f"{one[0] / 2:.2f}",
+                gain(one),
+                f"{diff[1] / 2:.2f}",
+                f"{diff[0] / 2:.2f}",
+                gain(diff),
+            ]
+        )
+    print(
+        "  standard errors of the log evidence at m recurrences, plain "
+        "Hutchinson against Hutch++ (optimistic; gain = plain / Hutch++):"
+    )
+    print(
+        bench.table(
+            [
+                "m",
+                "one plain",
+                "one Hutch++",
+                "gain",
+                "diff. plain",
+                "diff. Hutch++",
+                "gain",
+            ],
+            rows,
+        )
+    )
+    return by_k, kfac
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--folds", type=int, default=1)
+    parser.add_argument("--probes", type=int, default=50)
+    args = parser.parse_args(argv)
+    X, y, folds = bench.course_folds(
+        args.folds, "the estimates' variance with and without deflation"
+    )
+    for fold, (train, _) in enumerate(folds):
+        Xs = StandardScaler().fit_transform(X[train])
+        clf = BackpropClassifier((25,), lambda_="evidence", random_state=0)
+        calls = []
+        with threadpool_limits(limits=1), warnings.catch_warnings(), recorded(calls):
+            warnings.simplefilter("ignore")
+            start = time.perf_counter()
+            clf.fit(Xs, y[train])
+            seconds = time.perf_counter() - start
+        search = [c for c in calls if c["n_probes"] is None]
+        if not search:
+            raise RuntimeError(
+                "the fit called no evidence: this script no longer measures "
+                "what it says"
+            )
+        estimates = sum(c["seconds"] for c in calls)
+        print(
+            f"fold {fold + 1}: fit {seconds:.1f} s, {len(search)} points, "
+            f"estimates {estimates:.1f} s ({estimates / seconds:.0%}; "
+            f"{np.mean([c['seconds'] for c in search]):.2f} s each on "
+            f"{_evidence.SEARCH_PROBES} probes); fitted_lambda_ "
+            f"{clf.fitted_lambda_:.4g}, log_evidence_ {clf.log_evidence_:.1f} "
+            f"+/- {clf.log_evidence_se_:.1f}",
+            flush=True,
+        )
+        for c in calls:
+            c["seed"] = clf._evidence_seed
+        # The kept point: the one estimated again on all the probes (or,
+        # without that, the search's best).
+        final = [c for c in calls if c["n_probes"] is not None]
+        kept = next(
+            (
+                c
+                for c in search
+                if final and np.array_equal(c["theta"], final[0]["theta"])
+            ),
+            max(search, key=lambda c: c["evidence"].log_evidence),
+        )
+        others = [c for c in search if c is not kept]
+        near = min(others, key=lambda c: abs(np.log(c["lambda_"] / kept["lambda_"])))
+        with threadpool_limits(limits=2):
+            report(Point(kept), Point(near), args.probes)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
