@@ -16,36 +16,47 @@ its eigendecomposition ``S = V diag(theta) V^T``.
 
 The estimates are Hutchinson's on Rademacher probes ``z``: ``z^T B z``
 estimates ``tr B`` with the per-probe variance ``2 sum_{i != j} B_ij^2``
-(exactly). For ``log det S`` take ``B = log(S / lambda_)`` (the ``log
-lambda_`` of each weight is known: the identity has no off-diagonal terms,
-so the shift changes no variance); for ``gamma = tr(I - lambda_ S^-1)``,
-``B = I - lambda_ S^-1``; for the difference the search compares, two
-points' ``log(S / lambda_)`` subtracted (common probes). From ``V`` these
-variances are exact, and so are those of the remainder after the top ``k``
-eigen-directions of ``S`` (those of the largest terms) are taken out and
-counted exactly: ``P B P`` with ``P = I - U U^T``, ``U`` the top ``k``
+(exactly). For ``log det S`` take ``B = log(S / lambda_)``: the ``log
+lambda_`` of each weight is known, and on plain probes the shift changes no
+variance (the identity has no off-diagonal terms); after deflation it does
+(``P`` has them), and ``lambda_``, the least eigenvalue ``S`` can have, is
+the natural one, not shown to be the best. For ``gamma = tr(I - lambda_
+S^-1)``, ``B = I - lambda_ S^-1``; for the difference the search compares,
+two points' ``log(S / lambda_)`` subtracted (common probes). From ``V``
+these variances are exact, and so are those of the remainder after the top
+``k`` eigen-directions of ``S`` (those of the largest terms) are taken out
+and counted exactly: ``P B P`` with ``P = I - U U^T``, ``U`` the top ``k``
 columns of ``V`` (the kept point's, for the difference). The script prints:
 
 * the exact ``log det A`` and ``gamma`` against the estimator's, and the
   exact per-probe standard deviations against the estimator's samples on
   ``--probes`` probes (an independent check of both);
-* **the deterministic part's oracle**: the per-probe standard deviations
-  after the top ``k`` eigen-directions are counted exactly, for free
-  (``k`` = 0 to 3000): what no deterministic part spanning ``k``
-  directions can beat;
+* **a deterministic part spanning ``S``'s top ``k`` eigenvectors**,
+  counted exactly for free (an oracle; ``k`` = 0 to 3000): the per-probe
+  standard deviations of the remainder. Not a bound on every
+  deterministic part: another shift, or for the difference its own
+  eigenvectors rather than the kept point's, can do somewhat better;
 * **Hutch++ at a budget of ``m`` recurrences** (a recurrence: one probe's
-  Lanczos run, the unit of an estimate's cost): ``m / 3`` for the sketch
-  ``log(S) Omega``, ``m / 3`` for the sketch's part, ``m / 3`` probes on
-  the remainder, against ``m`` plain probes; optimistic, as the sketch is
-  taken to span the top ``m / 3`` eigenvectors exactly. The standard
-  errors of the log evidence (half those of ``log det``), of one point and
-  of the difference;
+  Lanczos run, the unit of an estimate's cost), as Meyer et al. spend it:
+  ``k = m / 3`` for the sketch ``log(S) Omega``, ``k`` for the sketch's
+  part, the other ``m - 2k`` probes on the remainder, against ``m``
+  plain probes; optimistic for that scheme, the sketch taken to be the
+  top ``k`` eigenvectors exactly. The standard errors of the log
+  evidence (half those of ``log det``), of one point and of the
+  difference;
+* **deflation at the price of ``k`` products**: the top ``k``
+  eigenvectors as if ``k`` products with ``S`` gave them (the least any
+  Krylov method needs; block methods take several times more), the
+  search's probes on the remainder, against plain probes of the same
+  cost (a recurrence being as many products as the kept point's
+  estimate took steps);
 * **K-FAC as the deterministic part**: ``tr log(S_kfac / lambda_)``
   counted exactly and the probes run on the remainder ``log(S / lambda_)
   - log(S_kfac / lambda_)``, ``S_kfac`` the block-diagonal Kronecker
   factorization of ``G``'s weight blocks plus ``lambda_ I`` (Martens and
   Grosse 2015; :func:`kfac_factors`): the per-probe standard deviations
-  of one point and of the difference. (Its cost is not measured: the
+  of one point's ``log det A`` and ``gamma`` (``tr(I - lambda_
+  S_kfac^-1)`` exact) and of the difference. (Its cost is not measured: the
   factors take one pass over the rows and eigendecompositions of the
   layers' sizes, and ``z^T log(S_kfac) z`` a product in the factors'
   eigenbases per probe, all small beside the ``G``-products.)
@@ -75,11 +86,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import evidence as bench  # noqa: E402  (benchmarks/evidence.py)
 
-from skbpnn import BackpropClassifier, _evidence  # noqa: E402
+from skbpnn import BackpropClassifier, _evidence, _lanczos  # noqa: E402
 from skbpnn._evaluation import roll_views  # noqa: E402
 
 DEFLATED = (0, 4, 10, 30, 100, 300, 1000, 3000)
 BUDGETS = (4, 10, 30, 100, 300, 1000, 3000)
+PRICED = (30, 100, 300, 1000)
 
 
 @contextlib.contextmanager
@@ -112,6 +124,22 @@ def recorded(calls):
         _evidence.EvidenceFunction.__call__ = call
 
 
+def kept_and_nearest(calls):
+    """The search's kept point among ``recorded`` ``calls`` (the one
+    estimated again on all the probes; without that, the search's best)
+    and the point tried nearest to it in ``log lambda_`` (the first of
+    equal ones)."""
+    search = [c for c in calls if c["n_probes"] is None]
+    final = [c for c in calls if c["n_probes"] is not None]
+    kept = next(
+        (c for c in search if final and np.array_equal(c["theta"], final[0]["theta"])),
+        max(search, key=lambda c: c["evidence"].log_evidence),
+    )
+    others = [c for c in search if c is not kept]
+    near = min(others, key=lambda c: abs(np.log(c["lambda_"] / kept["lambda_"])))
+    return kept, near
+
+
 def schur_complement(curvature, theta, lambda_):
     """``(S, log det A_bb, mask)`` at ``theta``: ``A = G + diag`` as
     :func:`~skbpnn._evidence.evidence_at` forms it, ``S`` its Schur
@@ -128,13 +156,13 @@ def schur_complement(curvature, theta, lambda_):
     return S, float(np.linalg.slogdet(A_bb)[1]), mask
 
 
-def rademacher_sd(V2, values, k):
+def rademacher_sd(V, values, k):
     """The per-probe standard deviation of ``z^T P B P z`` (Rademacher
-    ``z``) for ``B = V diag(values) V^T``, ``values`` in decreasing order,
-    ``V2 = V**2``, ``P`` the projection off the first ``k`` columns of
-    ``V``: ``sqrt(2 (sum_{i>=k} values_i^2 - sum_j (P B P)_jj^2))``."""
+    ``z``) for ``B = V diag(values) V^T``, ``V`` orthogonal, ``P`` the
+    projection off its first ``k`` columns: ``sqrt(2 (sum_{i>=k}
+    values_i^2 - sum_j (P B P)_jj^2))``."""
     rest = values[k:]
-    diagonal = V2[:, k:] @ rest
+    diagonal = (V[:, k:] ** 2) @ rest
     return float(np.sqrt(max(0.0, 2 * (rest @ rest - diagonal @ diagonal))))
 
 
@@ -143,8 +171,7 @@ def difference_sds(C, U, ks):
     ``P = I - U_k U_k^T`` (``U_k`` the first ``k`` columns of ``U``,
     orthonormal), for each ``k`` of ``ks``."""
     frob2, diag = float(np.sum(C * C)), np.diag(C).copy()
-    top = max(ks)
-    CU = C @ U[:, :top]
+    CU = C @ U[:, : max(ks)]
     sds = []
     for k in ks:
         Uk, CUk = U[:, :k], CU[:, :k]
@@ -159,20 +186,34 @@ def difference_sds(C, U, ks):
     return sds
 
 
+def dense_sd(B):
+    """The per-probe standard deviation of ``z^T B z`` (Rademacher ``z``),
+    ``B`` symmetric: ``sqrt(2 sum_{i != j} B_ij^2)``."""
+    d = np.diag(B)
+    return float(np.sqrt(max(0.0, 2 * (float(np.sum(B * B)) - d @ d))))
+
+
+def hutchpp(sd_at, m):
+    """``(Hutch++, plain)`` standard errors at ``m`` recurrences:
+    Hutch++ with ``k = m // 3`` sketch columns (at least 1), ``k`` more
+    for their part and ``m - 2k`` probes on the remainder (``sd_at(k)``
+    its per-probe standard deviation), plain Hutchinson on ``m``."""
+    k = max(1, m // 3)
+    return sd_at(k) / np.sqrt(m - 2 * k), sd_at(0) / np.sqrt(m)
+
+
+def priced(sd_at, k, probes, steps):
+    """``(deflated, plain)`` standard errors: ``probes`` probes on the
+    remainder after ``k`` directions bought with ``k`` products (``k /
+    steps`` recurrences), plain Hutchinson on the same cost."""
+    return sd_at(k) / np.sqrt(probes), sd_at(0) / np.sqrt(probes + k / steps)
+
+
 def gain(errors):
-    """``plain / hutchpp`` of :func:`hutchpp`'s pair, as text ("exact" when
-    Hutch++ counts every direction)."""
-    hutchpp, plain = errors
-    return f"{plain / hutchpp:.2f}" if hutchpp > 0 else "exact"
-
-
-def hutchpp(sd_by_k, m):
-    """Hutch++'s standard error at ``m`` recurrences (``m / 3`` probes on
-    the remainder after the top ``m / 3`` directions; ``sd_by_k(k)`` the
-    remainder's per-probe standard deviation) and plain Hutchinson's (``m``
-    probes): ``(hutchpp, plain)``."""
-    third = max(1, m // 3)
-    return sd_by_k(third) / np.sqrt(third), sd_by_k(0) / np.sqrt(m)
+    """``plain / other`` of a ``(other, plain)`` pair, as text ("exact"
+    where the other counts every direction)."""
+    other, plain = errors
+    return f"{plain / other:.2f}" if other > 0 else "exact"
 
 
 def kfac_factors(curvature, theta):
@@ -182,11 +223,12 @@ def kfac_factors(curvature, theta):
     fast); ``A_l = sum_n w_n a a^T / sum_n w_n`` (``a`` the layer's
     inputs) and ``C_l = sum_n w_n U_n^T diag(h_n (1 - h_n)) U_n`` (``U_n``
     the Jacobian of the output layer's ``z`` with respect to the layer's
-    own), exact for one row (Martens and Grosse, ICML 2015)."""
+    own), exact for one row, or one row repeated (Martens and Grosse,
+    ICML 2015)."""
     X = curvature.X if curvature.rows is None else curvature.X[curvature.rows]
     X = np.asarray(X.toarray() if hasattr(X, "toarray") else X, dtype=np.float64)
-    m = X.shape[0]
-    w = np.ones(m) if curvature.w is None else np.asarray(curvature.w, np.float64)
+    n_rows = X.shape[0]
+    w = np.ones(n_rows) if curvature.w is None else np.asarray(curvature.w, float)
     thetas = roll_views(np.asarray(theta, dtype=np.float64), curvature.shapes)
     activations = [X]
     for T in thetas:
@@ -194,122 +236,146 @@ def kfac_factors(curvature, theta):
         activations.append(expit(a @ T[:, 1:].T + T[:, 0]))
     h = activations.pop()
     D = w[:, None] * h * (1 - h)
-    U = np.broadcast_to(np.eye(h.shape[1]), (m, h.shape[1], h.shape[1]))
+    K = h.shape[1]
+    U = np.broadcast_to(np.eye(K), (n_rows, K, K))
     factors = []
     for T, a in zip(thetas[::-1], activations[::-1]):
-        A = (w[:, None] * a).T @ a / w.sum()
-        C = np.einsum("nki,nk,nkj->ij", U, D, U)
-        factors.append((A, C))
+        factors.append(
+            ((w[:, None] * a).T @ a / w.sum(), np.einsum("nki,nk,nkj->ij", U, D, U))
+        )
         U = U @ T[:, 1:] * (a * (1 - a))[:, None, :]
     return factors[::-1]
 
 
-def kfac_log_matrix(factors, lambda_):
-    """``log(S_kfac / lambda_)``, dense, and its trace (exact): ``S_kfac``
-    the block-diagonal ``kron(A_l, C_l) + lambda_ I`` (no Schur
-    correction: a control variate need not be exact)."""
+def kfac_matrix(factors, f):
+    """``f`` of ``S_kfac``'s Kronecker part, dense, and its trace (exact):
+    ``f`` maps the eigenvalues ``s`` of the block-diagonal ``kron(A_l,
+    C_l)`` (``S_kfac`` that plus ``lambda_ I``; no Schur correction: a
+    control variate need not be exact)."""
     blocks, trace = [], 0.0
     for A, C in factors:
         alpha, P = np.linalg.eigh(A)
         c, Q = np.linalg.eigh(C)
-        values = np.log1p(np.clip(np.outer(alpha, c), 0, None).ravel() / lambda_)
+        values = f(np.clip(np.outer(alpha, c), 0, None).ravel())
         W = np.kron(P, Q)
         blocks.append((W * values) @ W.T)
         trace += float(values.sum())
-    n = sum(b.shape[0] for b in blocks)
-    L = np.zeros((n, n))
+    n = sum(len(b) for b in blocks)
+    F = np.zeros((n, n))
     start = 0
     for b in blocks:
-        L[start : start + b.shape[0], start : start + b.shape[0]] = b
-        start += b.shape[0]
-    return L, trace
+        F[start : start + len(b), start : start + len(b)] = b
+        start += len(b)
+    return F, trace
 
 
-def dense_sd(B):
-    """The per-probe standard deviation of ``z^T B z`` (Rademacher ``z``),
-    ``B`` symmetric: ``sqrt(2 sum_{i != j} B_ij^2)``."""
-    d = np.diag(B)
-    return float(np.sqrt(max(0.0, 2 * (float(np.sum(B * B)) - d @ d))))
-
-
-class Point:
-    """A point's ``S``, eigendecomposition and the ``B``s of its traces."""
+class Decomposed:
+    """A point's ``S`` (:func:`schur_complement`), its eigenvalues
+    (``eigenvalues``, decreasing) and eigenvectors (``V``), and the
+    eigenvalues' terms of ``log(S / lambda_)`` and ``I - lambda_ S^-1``."""
 
     def __init__(self, call):
         self.call, self.lambda_ = call, call["lambda_"]
-        S, self.logdet_bb, self.mask = schur_complement(
+        S, logdet_bb, self.mask = schur_complement(
             call["curvature"], call["theta"], self.lambda_
         )
-        theta, V = np.linalg.eigh(S)
+        eigenvalues, V = np.linalg.eigh(S)
         del S
-        order = np.argsort(theta)[::-1]  # the largest first
-        self.theta, self.V = theta[order], V[:, order]
-        self.V2 = self.V**2
-        self.logdet = self.logdet_bb + float(np.sum(np.log(self.theta)))
-        self.gamma = float(np.sum(1 - self.lambda_ / self.theta))
-        self.log_terms = np.log(self.theta / self.lambda_)
-        self.gamma_terms = 1 - self.lambda_ / self.theta
+        order = np.argsort(eigenvalues)[::-1]
+        self.eigenvalues, self.V = eigenvalues[order], V[:, order]
+        self.logdet = logdet_bb + float(np.sum(np.log(self.eigenvalues)))
+        self.log_terms = np.log(self.eigenvalues / self.lambda_)
+        self.gamma_terms = 1 - self.lambda_ / self.eigenvalues
+        self.gamma = float(np.sum(self.gamma_terms))
 
-    def log_matrix(self):
-        """``log(S / lambda_)``, dense."""
-        return (self.V * self.log_terms) @ self.V.T
+    def matrix(self, terms):
+        """``V diag(terms) V^T``, dense."""
+        return (self.V * terms) @ self.V.T
 
-    def kfac_residual(self, L):
-        """``L - log(S_kfac / lambda_)``, ``L`` this point's
-        :meth:`log_matrix` (overwritten)."""
-        K, _ = kfac_log_matrix(
-            kfac_factors(self.call["curvature"], self.call["theta"]), self.lambda_
-        )
-        L -= K
-        return L
+    def kfac(self, f):
+        """:func:`kfac_matrix` at this point's weights, ``f(s, lambda_)``."""
+        factors = kfac_factors(self.call["curvature"], self.call["theta"])
+        return kfac_matrix(factors, lambda s: f(s, self.lambda_))
+
+
+def kfac_log(s, lambda_):
+    """``log(S_kfac / lambda_)``'s eigenvalues."""
+    return np.log1p(s / lambda_)
+
+
+def kfac_gamma(s, lambda_):
+    """``I - lambda_ S_kfac^-1``'s eigenvalues."""
+    return s / (s + lambda_)
 
 
 def estimate(call, n_probes):
     """The estimator at ``call``'s point on ``n_probes`` probes of the fit's
-    seed (the first of them the search's): ``Evidence``."""
-    return _evidence.evidence_at(
-        call["curvature"],
-        call["theta"],
-        call["lambda_"],
-        method="lanczos",
-        seed=call["seed"],
-        n_probes=n_probes,
-    )
+    seed (the first of them the search's): ``(Evidence, Lanczos steps)``."""
+    logdet_and_trace, steps = _lanczos.logdet_and_trace, []
+
+    def counted(*args, **kwargs):
+        found = logdet_and_trace(*args, **kwargs)
+        steps.append(found.n_steps)
+        return found
+
+    _lanczos.logdet_and_trace = counted
+    try:
+        ev = _evidence.evidence_at(
+            call["curvature"],
+            call["theta"],
+            call["lambda_"],
+            method="lanczos",
+            seed=call["seed"],
+            n_probes=n_probes,
+        )
+    finally:
+        _lanczos.logdet_and_trace = logdet_and_trace
+    return ev, steps[0]
 
 
 def report(kept, near, n_probes):
     """Print the checks and the tables for one fit's kept point and its
-    nearest neighbour."""
-    ev = estimate(kept.call, n_probes)
-    ev_near = estimate(near.call, n_probes)
-    k_w = int(kept.mask.sum())
+    nearest neighbour (:class:`Decomposed`); return the per-probe standard
+    deviations by ``k`` (``sd``) and with K-FAC (``kfac``)."""
+    ev, _ = estimate(kept.call, n_probes)
+    ev_near, _ = estimate(near.call, n_probes)
+    _, steps = estimate(kept.call, _evidence.SEARCH_PROBES)
     samples = np.asarray(ev.logdet_samples)  # per probe, of log det A
     se = samples.std(ddof=1) / np.sqrt(samples.size)
     d_samples = samples - np.asarray(ev_near.logdet_samples)
     print(
         f"  kept lambda_ {kept.lambda_:.4g}, nearest {near.lambda_:.4g}; "
-        f"{k_w} weights; gamma exact {kept.gamma:.1f}, estimated "
-        f"{ev.gamma:.1f} +/- {ev.gamma_std:.1f} ({n_probes} probes)"
+        f"{int(kept.mask.sum())} weights; gamma exact {kept.gamma:.1f}, "
+        f"estimated {ev.gamma:.1f} +/- {ev.gamma_std:.1f} ({n_probes} probes)"
     )
     print(
         f"  log det A exact {kept.logdet:.1f}, estimated {samples.mean():.1f} "
-        f"+/- {se:.1f} ({(samples.mean() - kept.logdet) / se:+.2f} se)"
+        f"+/- {se:.1f} ({(samples.mean() - kept.logdet) / se:+.2f} se); "
+        f"{steps} Lanczos steps on {_evidence.SEARCH_PROBES} probes"
     )
-    L_kept, L_near = kept.log_matrix(), near.log_matrix()
-    # The table's k, and each budget's third (Hutch++'s sketch).
-    ks = sorted(set(DEFLATED) | {max(1, m // 3) for m in BUDGETS})
+    # The table's k, Hutch++'s sketch at each budget, the priced k.
+    ks = sorted(set(DEFLATED) | {max(1, m // 3) for m in BUDGETS} | set(PRICED))
+    L_kept, L_near = kept.matrix(kept.log_terms), near.matrix(near.log_terms)
     sd = {
-        "log det": [rademacher_sd(kept.V2, kept.log_terms, k) for k in ks],
-        "gamma": [rademacher_sd(kept.V2, kept.gamma_terms, k) for k in ks],
-        "difference": difference_sds(L_kept - L_near, kept.V, ks),
+        "log det": dict(
+            zip(ks, (rademacher_sd(kept.V, kept.log_terms, k) for k in ks))
+        ),
+        "gamma": dict(
+            zip(ks, (rademacher_sd(kept.V, kept.gamma_terms, k) for k in ks))
+        ),
+        "difference": dict(zip(ks, difference_sds(L_kept - L_near, kept.V, ks))),
     }
-    # K-FAC as the deterministic part: the remainder log(S) - log(S_kfac).
-    R_kept, R_near = kept.kfac_residual(L_kept), near.kfac_residual(L_near)
-    kfac = {"log det": dense_sd(R_kept)}
-    R_kept -= R_near
-    kfac["difference"] = dense_sd(R_kept)
-    del L_kept, L_near, R_kept, R_near
-    by_k = {name: dict(zip(ks, values)) for name, values in sd.items()}
+    # K-FAC as the deterministic part: the probes on B - B_kfac.
+    L_kept -= kept.kfac(kfac_log)[0]
+    L_near -= near.kfac(kfac_log)[0]
+    kfac = {"log det": dense_sd(L_kept)}
+    L_kept -= L_near
+    kfac["difference"] = dense_sd(L_kept)
+    del L_kept, L_near
+    B = kept.matrix(kept.gamma_terms)
+    B -= kept.kfac(kfac_gamma)[0]
+    kfac["gamma"] = dense_sd(B)
+    del B
     measured = {
         "log det": samples.std(ddof=1),
         "gamma": ev.gamma_std * np.sqrt(n_probes),
@@ -318,57 +384,59 @@ def report(kept, near, n_probes):
     print(
         f"  per-probe standard deviation, exact (estimator's, {n_probes} "
         "probes): "
-        + "; ".join(
-            f"{name} {by_k[name][0]:.2f} ({measured[name]:.2f})" for name in by_k
-        )
+        + "; ".join(f"{name} {sd[name][0]:.2f} ({measured[name]:.2f})" for name in sd)
     )
-    print("  the top k directions of S counted exactly, for free (oracle):")
+    print("  S's top k eigenvectors counted exactly, for free (oracle):")
     print(
         bench.table(
             ["k", "log det sd", "gamma sd", "difference sd"],
-            [[str(k), *(f"{by_k[name][k]:.2f}" for name in by_k)] for k in DEFLATED],
+            [[str(k), *(f"{sd[name][k]:.2f}" for name in sd)] for k in DEFLATED],
         )
     )
     print(
-        "  K-FAC's log det counted exactly, the rest by the probes: per-probe "
-        f"standard deviation {kfac['log det']:.2f} (plain {by_k['log det'][0]:.2f}), "
-        f"of the difference {kfac['difference']:.2f} (plain "
-        f"{by_k['difference'][0]:.2f})"
-    )
-    rows = []
-    for m in BUDGETS:
-        one = hutchpp(by_k["log det"].__getitem__, m)
-        diff = hutchpp(by_k["difference"].__getitem__, m)
-        rows.append(
-            [
-                str(m),
-                f"{one[1] / 2:.2f}",
-                f"{one[0] / 2:.2f}",
-                gain(one),
-                f"{diff[1] / 2:.2f}",
-                f"{diff[0] / 2:.2f}",
-                gain(diff),
-            ]
+        "  K-FAC counted exactly, the rest by the probes: per-probe standard "
+        "deviation "
+        + "; ".join(
+            f"{name} {kfac[name]:.2f} (plain {sd[name][0]:.2f})" for name in kfac
         )
+    )
+
+    def errors(scheme, *args):
+        one = scheme(sd["log det"].__getitem__, *args)
+        diff = scheme(sd["difference"].__getitem__, *args)
+        return [
+            f"{one[1] / 2:.2f}",
+            f"{one[0] / 2:.2f}",
+            gain(one),
+            f"{diff[1] / 2:.2f}",
+            f"{diff[0] / 2:.2f}",
+            gain(diff),
+        ]
+
+    header = ["one plain", "one {}", "gain", "diff. plain", "diff. {}", "gain"]
     print(
         "  standard errors of the log evidence at m recurrences, plain "
         "Hutchinson against Hutch++ (optimistic; gain = plain / Hutch++):"
     )
     print(
         bench.table(
-            [
-                "m",
-                "one plain",
-                "one Hutch++",
-                "gain",
-                "diff. plain",
-                "diff. Hutch++",
-                "gain",
-            ],
-            rows,
+            ["m", *(h.format("Hutch++") for h in header)],
+            [[str(m), *errors(hutchpp, m)] for m in BUDGETS],
         )
     )
-    return by_k, kfac
+    probes = _evidence.SEARCH_PROBES
+    print(
+        f"  standard errors of the log evidence, {probes} probes after the "
+        f"top k eigenvectors bought with k products ({steps} a recurrence), "
+        "against plain probes of the same cost (optimistic):"
+    )
+    print(
+        bench.table(
+            ["k", *(h.format("deflated") for h in header)],
+            [[str(k), *errors(priced, k, probes, steps)] for k in PRICED],
+        )
+    )
+    return sd, kfac
 
 
 def main(argv=None):
@@ -406,21 +474,9 @@ def main(argv=None):
         )
         for c in calls:
             c["seed"] = clf._evidence_seed
-        # The kept point: the one estimated again on all the probes (or,
-        # without that, the search's best).
-        final = [c for c in calls if c["n_probes"] is not None]
-        kept = next(
-            (
-                c
-                for c in search
-                if final and np.array_equal(c["theta"], final[0]["theta"])
-            ),
-            max(search, key=lambda c: c["evidence"].log_evidence),
-        )
-        others = [c for c in search if c is not kept]
-        near = min(others, key=lambda c: abs(np.log(c["lambda_"] / kept["lambda_"])))
+        kept, near = kept_and_nearest(calls)
         with threadpool_limits(limits=2):
-            report(Point(kept), Point(near), args.probes)
+            report(Decomposed(kept), Decomposed(near), args.probes)
     return 0
 
 

@@ -200,24 +200,52 @@ def test_the_deflated_variances_are_those_of_every_sign_vector():
     for k in range(n + 1):
         P = np.eye(n) - V[:, :k] @ V[:, :k].T
         expected = enumerated_sd(P @ B1 @ P)
-        assert np.isclose(deflation.rademacher_sd(V**2, values, k), expected)
+        assert np.isclose(deflation.rademacher_sd(V, values, k), expected)
         assert np.isclose(sds[k], enumerated_sd(P @ C @ P), atol=1e-6)
-    assert deflation.rademacher_sd(V**2, values, n) == 0.0
+    assert deflation.rademacher_sd(V, values, n) == 0.0
     assert np.isclose(deflation.dense_sd(C), enumerated_sd(C))
     # Hutch++ at 12 recurrences: 4 probes on the remainder after 4
     # directions; plain Hutchinson on 12.
     remainder = {0: 6.0, 4: 2.0}
     hutchpp, plain = deflation.hutchpp(remainder.__getitem__, 12)
     assert np.isclose(hutchpp, 1.0) and np.isclose(plain, 6.0 / np.sqrt(12))
+    # At 4 recurrences: 1 sketch column, 1 for its part, 2 probes.
+    remainder[1] = 3.0
+    hutchpp, plain = deflation.hutchpp(remainder.__getitem__, 4)
+    assert np.isclose(hutchpp, 3.0 / np.sqrt(2)) and np.isclose(plain, 3.0)
+    # 4 directions for 4 products at 2 a recurrence, 4 probes: 6 in all.
+    deflated, plain = deflation.priced(remainder.__getitem__, 4, 4, 2)
+    assert np.isclose(deflated, 1.0) and np.isclose(plain, 6.0 / np.sqrt(6))
+
+
+def _kfac_dense(factors, lambda_):
+    """``S_kfac = blockdiag(kron(A_l, C_l)) + lambda_ I``, formed."""
+    blocks = [np.kron(A, C) for A, C in factors]
+    n = sum(len(b) for b in blocks)
+    S = lambda_ * np.eye(n)
+    start = 0
+    for b in blocks:
+        S[start : start + len(b), start : start + len(b)] += b
+        start += len(b)
+    return S
+
+
+def _function(S, f):
+    """``f(S)`` for symmetric ``S``, by its eigendecomposition."""
+    w, V = np.linalg.eigh(S)
+    return (V * f(w)) @ V.T
 
 
 def test_the_deflation_records_every_evidence_and_reads_its_matrix():
     """``benchmarks/deflation.py`` wraps ``EvidenceFunction.__call__``: a
     fit must record every evidence (the search's with ``n_probes`` None),
-    the method restored after; its ``S`` at the kept point must give the
-    exact evidence's ``gamma`` (dense path: a triangular inverse, not an
-    eigendecomposition) and ``log det A`` by the Schur complement's
-    identity; and its report must run on a tiny network."""
+    the method restored after. At the kept point, ``S``'s eigenvalues
+    (decreasing) must give the exact evidence's ``gamma`` (dense path: a
+    triangular inverse) and ``log det A`` by the Schur complement's
+    identity; and the report's per-probe standard deviations must be those
+    of the matrices formed here another way (``S`` as the inverse of
+    ``A^-1``'s weight block, its functions and K-FAC's by numpy), plain,
+    deflated, of the difference and with K-FAC."""
     import warnings
 
     from sklearn.datasets import load_iris
@@ -237,25 +265,81 @@ def test_the_deflation_records_every_evidence_and_reads_its_matrix():
     assert _evidence.EvidenceFunction.__call__ is call
     assert [c["lambda_"] for c in calls] == list(clf.lambdas_)
     assert all(c["n_probes"] is None and c["seconds"] > 0 for c in calls)
-    kept = next(c for c in calls if c["lambda_"] == clf.fitted_lambda_)
-    point = deflation.Point(kept)
-    assert np.isclose(point.gamma, clf.n_effective_params_, rtol=1e-8)
-    mask = point.mask
-    A = kept["curvature"].gauss_newton(kept["theta"])
-    A[np.diag_indices_from(A)] += np.where(mask, kept["lambda_"], 1e-4)
-    assert np.isclose(point.logdet, np.linalg.slogdet(A)[1], rtol=1e-10)
-    near = next(c for c in calls if c is not kept)
+    kept, near = deflation.kept_and_nearest(calls)
+    assert kept["lambda_"] == clf.fitted_lambda_
     for c in (kept, near):
         c["seed"] = 0
-    sd, kfac = deflation.report(point, deflation.Point(near), 8)
-    assert sd["log det"][0] > 0 and sd["difference"][0] > 0
+    point, other = deflation.Decomposed(kept), deflation.Decomposed(near)
+    assert np.all(np.diff(point.eigenvalues) <= 0)
+    assert np.isclose(point.gamma, clf.n_effective_params_, rtol=1e-8)
+
+    def S_of(c):
+        A = c["curvature"].gauss_newton(c["theta"])
+        A[np.diag_indices_from(A)] += np.where(point.mask, c["lambda_"], 1e-4)
+        w = np.flatnonzero(point.mask)
+        return A, np.linalg.inv(np.linalg.inv(A)[np.ix_(w, w)])
+
+    A, S = S_of(kept)
+    assert np.isclose(point.logdet, np.linalg.slogdet(A)[1], rtol=1e-10)
+    lam, lam_near = kept["lambda_"], near["lambda_"]
+    L = _function(S, lambda v: np.log(v / lam))
+    L_near = _function(S_of(near)[1], lambda v: np.log(v / lam_near))
+    gamma_B = np.eye(len(S)) - lam * np.linalg.inv(S)
+    sd, kfac = deflation.report(point, other, 8)
+    dense_sd = deflation.dense_sd
+    assert np.isclose(sd["log det"][0], dense_sd(L), rtol=1e-6)
+    assert np.isclose(sd["gamma"][0], dense_sd(gamma_B), rtol=1e-6)
+    assert np.isclose(sd["difference"][0], dense_sd(L - L_near), rtol=1e-6)
+    top = np.linalg.eigh(S)[1][:, ::-1][:, :4]
+    P = np.eye(len(S)) - top @ top.T
+    assert np.isclose(sd["log det"][4], dense_sd(P @ L @ P), rtol=1e-6)
+    assert np.isclose(sd["difference"][4], dense_sd(P @ (L - L_near) @ P), rtol=1e-6)
     assert sd["log det"][3000] == 0.0  # every direction taken out
-    assert kfac["log det"] > 0 and kfac["difference"] > 0
+
+    def kfac_of(c, f):
+        factors = deflation.kfac_factors(c["curvature"], c["theta"])
+        return _function(_kfac_dense(factors, c["lambda_"]), f)
+
+    R = L - kfac_of(kept, lambda v: np.log(v / lam))
+    R_near = L_near - kfac_of(near, lambda v: np.log(v / lam_near))
+    assert np.isclose(kfac["log det"], dense_sd(R), rtol=1e-6)
+    assert np.isclose(kfac["difference"], dense_sd(R - R_near), rtol=1e-6)
+    R_gamma = gamma_B - kfac_of(kept, lambda v: 1 - lam / v)
+    assert np.isclose(kfac["gamma"], dense_sd(R_gamma), rtol=1e-6)
+
+
+def test_the_kept_point_is_the_one_estimated_again():
+    """``deflation.kept_and_nearest`` on made-up calls: the kept point is
+    the search's point whose weights the second estimate (``n_probes``
+    given) used, not the highest score; without a second estimate, the
+    highest; the nearest is the nearest in ``log lambda_``, the first of
+    equal ones."""
+    from types import SimpleNamespace
+
+    deflation = load("deflation")
+
+    def call(lambda_, score, theta, n_probes=None):
+        ev = SimpleNamespace(log_evidence=score)
+        return dict(lambda_=lambda_, evidence=ev, theta=theta, n_probes=n_probes)
+
+    thetas = [np.full(3, float(i)) for i in range(4)]
+    calls = [
+        call(1.0, -10.0, thetas[0]),
+        call(1.5, -5.0, thetas[1]),
+        call(1.5 / 1.5**2, -6.0, thetas[2]),
+        call(3.0, -7.0, thetas[3]),
+        call(1.0, -6.5, thetas[2].copy(), n_probes=10),
+    ]
+    kept, near = deflation.kept_and_nearest(calls)
+    assert kept is calls[2] and near is calls[0]  # 1.0 and 1.5: equally near
+    kept, near = deflation.kept_and_nearest(calls[:4])
+    assert kept is calls[1] and near is calls[0]
 
 
 def test_the_kfac_control_variate_is_exact_on_one_row():
     """``benchmarks/deflation.py``'s K-FAC factors: on one row of data the
-    Kronecker product is no approximation, so each layer's ``kron(A, C)``
+    Kronecker product is no approximation (nor on one row repeated, with
+    weights), so each layer's ``kron(A, C)``
     must equal the weight block of ``G`` that the package forms (its own
     blocked products, not these factors); and the dense ``log(S_kfac /
     lambda_)`` and its trace must be those of ``S_kfac``'s
@@ -277,8 +361,11 @@ def test_the_kfac_control_variate_is_exact_on_one_row():
     shapes = [(3, 5), (3, 4)]
     theta = clf.theta_
     mask = _evidence.weight_mask(shapes)
-    for row in (0, 70, 149):
-        one = _evidence.DataCurvature(X, Y, None, np.array([row]), shapes, 16)
+    for row, w in ((0, None), (70, None), (149, None), (70, [0.5, 2.0, 0.25])):
+        # One row, or one repeated with weights (not summing to the count).
+        rows = np.array([row] * (1 if w is None else len(w)))
+        w = None if w is None else np.array(w)
+        one = _evidence.DataCurvature(X, Y, w, rows, shapes, 16)
         G = one.gauss_newton(theta)[np.ix_(mask, mask)]
         factors = deflation.kfac_factors(one, theta)
         start = 0
@@ -290,15 +377,8 @@ def test_the_kfac_control_variate_is_exact_on_one_row():
         assert start == G.shape[0]
     full = _evidence.DataCurvature(X, Y, None, None, shapes, 16)
     factors = deflation.kfac_factors(full, theta)
-    blocks = [np.kron(A, C) for A, C in factors]
-    n = sum(b.shape[0] for b in blocks)
-    S = np.zeros((n, n))
-    start = 0
-    for b in blocks:
-        S[start : start + len(b), start : start + len(b)] = b
-        start += len(b)
-    S += 0.1 * np.eye(n)
+    S = _kfac_dense(factors, 0.1)
     w, V = np.linalg.eigh(S)
-    L, trace = deflation.kfac_log_matrix(factors, 0.1)
+    L, trace = deflation.kfac_matrix(factors, lambda s: np.log1p(s / 0.1))
     assert np.allclose(L, (V * np.log(w / 0.1)) @ V.T, atol=1e-10)
     assert np.isclose(trace, np.sum(np.log(w / 0.1)), rtol=1e-12)
