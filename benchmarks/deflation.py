@@ -49,7 +49,9 @@ columns of ``V`` (the kept point's, for the difference). The script prints:
   Krylov method needs; block methods take several times more), the
   search's probes on the remainder, against plain probes of the same
   cost (a recurrence being as many products as the kept point's
-  estimate took steps);
+  estimate took steps); for the difference this leaves out the nearest
+  point's exact part on those ``k`` vectors (about ``k`` recurrences
+  more), so its figures flatter deflation further;
 * **K-FAC as the deterministic part**: ``tr log(S_kfac / lambda_)``
   counted exactly and the probes run on the remainder ``log(S / lambda_)
   - log(S_kfac / lambda_)``, ``S_kfac`` the block-diagonal Kronecker
@@ -216,6 +218,36 @@ def gain(errors):
     return f"{plain / other:.2f}" if other > 0 else "exact"
 
 
+def errors(sd, scheme, *args):
+    """A table row: the log evidence's standard errors (half those of
+    ``log det``) of one point and of the difference, plain and by
+    ``scheme`` (:func:`hutchpp` or :func:`priced`, with ``args``), and the
+    gains; ``sd`` the per-probe standard deviations by ``k``."""
+    one = scheme(sd["log det"].__getitem__, *args)
+    diff = scheme(sd["difference"].__getitem__, *args)
+    return [
+        f"{one[1] / 2:.2f}",
+        f"{one[0] / 2:.2f}",
+        gain(one),
+        f"{diff[1] / 2:.2f}",
+        f"{diff[0] / 2:.2f}",
+        gain(diff),
+    ]
+
+
+def measured_sds(ev, ev_near):
+    """The estimator's per-probe standard deviations of ``log det A``,
+    ``gamma`` and the two points' difference, from its samples (``gamma``
+    from its standard error: ``gamma_std`` times the root of the
+    probes' count)."""
+    samples = np.asarray(ev.logdet_samples)
+    return {
+        "log det": float(samples.std(ddof=1)),
+        "gamma": float(ev.gamma_std * np.sqrt(samples.size)),
+        "difference": float((samples - np.asarray(ev_near.logdet_samples)).std(ddof=1)),
+    }
+
+
 def kfac_factors(curvature, theta):
     """K-FAC's factors of ``G``'s weight blocks, ``[(A_l, C_l)]`` a layer
     each: ``G_ll ~ kron(A_l, C_l)`` on layer ``l``'s weights (its bias
@@ -336,13 +368,14 @@ def estimate(call, n_probes):
 def report(kept, near, n_probes):
     """Print the checks and the tables for one fit's kept point and its
     nearest neighbour (:class:`Decomposed`); return the per-probe standard
-    deviations by ``k`` (``sd``) and with K-FAC (``kfac``)."""
+    deviations by ``k`` (``sd``) and with K-FAC (``kfac``), the two
+    tables' rows (``tables``) and the Lanczos ``steps`` on the search's
+    probes."""
     ev, _ = estimate(kept.call, n_probes)
     ev_near, _ = estimate(near.call, n_probes)
     _, steps = estimate(kept.call, _evidence.SEARCH_PROBES)
     samples = np.asarray(ev.logdet_samples)  # per probe, of log det A
     se = samples.std(ddof=1) / np.sqrt(samples.size)
-    d_samples = samples - np.asarray(ev_near.logdet_samples)
     print(
         f"  kept lambda_ {kept.lambda_:.4g}, nearest {near.lambda_:.4g}; "
         f"{int(kept.mask.sum())} weights; gamma exact {kept.gamma:.1f}, "
@@ -376,11 +409,7 @@ def report(kept, near, n_probes):
     B -= kept.kfac(kfac_gamma)[0]
     kfac["gamma"] = dense_sd(B)
     del B
-    measured = {
-        "log det": samples.std(ddof=1),
-        "gamma": ev.gamma_std * np.sqrt(n_probes),
-        "difference": d_samples.std(ddof=1),
-    }
+    measured = measured_sds(ev, ev_near)
     print(
         f"  per-probe standard deviation, exact (estimator's, {n_probes} "
         "probes): "
@@ -401,42 +430,24 @@ def report(kept, near, n_probes):
         )
     )
 
-    def errors(scheme, *args):
-        one = scheme(sd["log det"].__getitem__, *args)
-        diff = scheme(sd["difference"].__getitem__, *args)
-        return [
-            f"{one[1] / 2:.2f}",
-            f"{one[0] / 2:.2f}",
-            gain(one),
-            f"{diff[1] / 2:.2f}",
-            f"{diff[0] / 2:.2f}",
-            gain(diff),
-        ]
-
     header = ["one plain", "one {}", "gain", "diff. plain", "diff. {}", "gain"]
+    probes = _evidence.SEARCH_PROBES
+    tables = {
+        "hutchpp": [[str(m), *errors(sd, hutchpp, m)] for m in BUDGETS],
+        "priced": [[str(k), *errors(sd, priced, k, probes, steps)] for k in PRICED],
+    }
     print(
         "  standard errors of the log evidence at m recurrences, plain "
         "Hutchinson against Hutch++ (optimistic; gain = plain / Hutch++):"
     )
-    print(
-        bench.table(
-            ["m", *(h.format("Hutch++") for h in header)],
-            [[str(m), *errors(hutchpp, m)] for m in BUDGETS],
-        )
-    )
-    probes = _evidence.SEARCH_PROBES
+    print(bench.table(["m", *(h.format("Hutch++") for h in header)], tables["hutchpp"]))
     print(
         f"  standard errors of the log evidence, {probes} probes after the "
         f"top k eigenvectors bought with k products ({steps} a recurrence), "
         "against plain probes of the same cost (optimistic):"
     )
-    print(
-        bench.table(
-            ["k", *(h.format("deflated") for h in header)],
-            [[str(k), *errors(priced, k, probes, steps)] for k in PRICED],
-        )
-    )
-    return sd, kfac
+    print(bench.table(["k", *(h.format("deflated") for h in header)], tables["priced"]))
+    return dict(sd=sd, kfac=kfac, tables=tables, steps=steps)
 
 
 def main(argv=None):
@@ -475,8 +486,10 @@ def main(argv=None):
         for c in calls:
             c["seed"] = clf._evidence_seed
         kept, near = kept_and_nearest(calls)
+        start = time.perf_counter()
         with threadpool_limits(limits=2):
             report(Decomposed(kept), Decomposed(near), args.probes)
+        print(f"  (the analysis took {(time.perf_counter() - start) / 60:.1f} min)")
     return 0
 
 

@@ -218,6 +218,34 @@ def test_the_deflated_variances_are_those_of_every_sign_vector():
     assert np.isclose(deflated, 1.0) and np.isclose(plain, 6.0 / np.sqrt(6))
 
 
+def test_the_tables_halve_the_log_dets_errors_and_read_the_estimator():
+    """``deflation.errors``, a row of the Hutch++ and priced tables, on
+    made-up standard deviations: the log evidence's standard errors are
+    half those of ``log det``, one point's from ``log det``'s column and
+    the difference's from its own, with the scheme's arguments in order;
+    ``measured_sds`` reads the estimator's samples and ``gamma_std``."""
+    from types import SimpleNamespace
+
+    deflation = load("deflation")
+    sd = {
+        "log det": {0: 12.0, 4: 2.0},
+        "gamma": {0: 100.0, 4: 100.0},
+        "difference": {0: 3.0, 4: 1.0},
+    }
+    # priced: 4 directions, 4 probes, 2 products a recurrence: a cost of 6.
+    row = deflation.errors(sd, deflation.priced, 4, 4, 2)
+    expected = [12 / np.sqrt(6) / 2, 2 / 2 / 2, 12 / np.sqrt(6) / 2]
+    expected += [3 / np.sqrt(6) / 2, 1 / 2 / 2, 3 / np.sqrt(6) / 2 / 0.25]
+    expected[2] = expected[0] / expected[1]
+    assert np.allclose([float(v) for v in row], expected, atol=0.006)
+    ev = SimpleNamespace(logdet_samples=(1.0, 3.0, 5.0, 7.0), gamma_std=0.5)
+    near = SimpleNamespace(logdet_samples=(0.0, 3.0, 4.0, 8.0))
+    measured = deflation.measured_sds(ev, near)
+    assert np.isclose(measured["log det"], np.std([1, 3, 5, 7], ddof=1))
+    assert np.isclose(measured["gamma"], 0.5 * 2)
+    assert np.isclose(measured["difference"], np.std([1, 0, 1, -1], ddof=1))
+
+
 def _kfac_dense(factors, lambda_):
     """``S_kfac = blockdiag(kron(A_l, C_l)) + lambda_ I``, formed."""
     blocks = [np.kron(A, C) for A, C in factors]
@@ -285,7 +313,17 @@ def test_the_deflation_records_every_evidence_and_reads_its_matrix():
     L = _function(S, lambda v: np.log(v / lam))
     L_near = _function(S_of(near)[1], lambda v: np.log(v / lam_near))
     gamma_B = np.eye(len(S)) - lam * np.linalg.inv(S)
-    sd, kfac = deflation.report(point, other, 8)
+    reported = deflation.report(point, other, 8)
+    sd, kfac = reported["sd"], reported["kfac"]
+    steps, probes = reported["steps"], _evidence.SEARCH_PROBES
+    assert steps != probes  # (else their order could not be told)
+    assert reported["tables"]["priced"] == [
+        [str(k), *deflation.errors(sd, deflation.priced, k, probes, steps)]
+        for k in deflation.PRICED
+    ]
+    assert reported["tables"]["hutchpp"] == [
+        [str(m), *deflation.errors(sd, deflation.hutchpp, m)] for m in deflation.BUDGETS
+    ]
     dense_sd = deflation.dense_sd
     assert np.isclose(sd["log det"][0], dense_sd(L), rtol=1e-6)
     assert np.isclose(sd["gamma"][0], dense_sd(gamma_B), rtol=1e-6)
@@ -325,15 +363,16 @@ def test_the_kept_point_is_the_one_estimated_again():
     thetas = [np.full(3, float(i)) for i in range(4)]
     calls = [
         call(1.0, -10.0, thetas[0]),
-        call(1.5, -5.0, thetas[1]),
-        call(1.5 / 1.5**2, -6.0, thetas[2]),
-        call(3.0, -7.0, thetas[3]),
-        call(1.0, -6.5, thetas[2].copy(), n_probes=10),
+        call(4.0, -5.0, thetas[1]),
+        call(2.0, -6.0, thetas[2]),
+        call(8.0, -7.0, thetas[3]),
+        call(2.0, -6.5, thetas[2].copy(), n_probes=10),
     ]
     kept, near = deflation.kept_and_nearest(calls)
-    assert kept is calls[2] and near is calls[0]  # 1.0 and 1.5: equally near
+    # 1 and 4 are equally near 2 (log 2 either side): the first is taken.
+    assert kept is calls[2] and near is calls[0]
     kept, near = deflation.kept_and_nearest(calls[:4])
-    assert kept is calls[1] and near is calls[0]
+    assert kept is calls[1] and near is calls[2]  # 2 and 8: the first
 
 
 def test_the_kfac_control_variate_is_exact_on_one_row():
@@ -375,6 +414,17 @@ def test_the_kfac_control_variate_is_exact_on_one_row():
             assert np.allclose(block, G[start:end, start:end], rtol=1e-10, atol=0)
             start = end
         assert start == G.shape[0]
+    # Integer weights act as repeated rows, in both factors.
+    rows, w = np.array([3, 60, 140]), np.array([1.0, 3.0, 2.0])
+    weighted = _evidence.DataCurvature(X, Y, w, rows, shapes, 16)
+    repeated = _evidence.DataCurvature(
+        X, Y, None, np.repeat(rows, [1, 3, 2]), shapes, 16
+    )
+    for (A, C), (A_r, C_r) in zip(
+        deflation.kfac_factors(weighted, theta),
+        deflation.kfac_factors(repeated, theta),
+    ):
+        assert np.allclose(A, A_r, rtol=1e-12) and np.allclose(C, C_r, rtol=1e-12)
     full = _evidence.DataCurvature(X, Y, None, None, shapes, 16)
     factors = deflation.kfac_factors(full, theta)
     S = _kfac_dense(factors, 0.1)
