@@ -12,7 +12,7 @@ then, outside the fit's time, forms ``A`` at the kept point and at the
 nearest point tried beside it (the first of equal ones), as the evidence
 does (``G`` plus the prior's diagonal), and the Schur complement ``S`` on
 the weights that the estimates run on (``skbpnn/_lanczos.py``), and takes
-its eigendecomposition ``S = V diag(theta) V^T``.
+its eigendecomposition ``S = V diag(s) V^T``.
 
 The estimates are Hutchinson's on Rademacher probes ``z``: ``z^T B z``
 estimates ``tr B`` with the per-probe variance ``2 sum_{i != j} B_ij^2``
@@ -271,11 +271,13 @@ def kfac_factors(curvature, theta):
     K = h.shape[1]
     U = np.broadcast_to(np.eye(K), (n_rows, K, K))
     factors = []
-    for T, a in zip(thetas[::-1], activations[::-1]):
+    for layer in range(len(thetas) - 1, -1, -1):
+        a = activations[layer]  # the layer's inputs
         factors.append(
             ((w[:, None] * a).T @ a / w.sum(), np.einsum("nki,nk,nkj->ij", U, D, U))
         )
-        U = U @ T[:, 1:] * (a * (1 - a))[:, None, :]
+        if layer:  # the Jacobian with respect to the layer below's z (a = g(z))
+            U = U @ thetas[layer][:, 1:] * (a * (1 - a))[:, None, :]
     return factors[::-1]
 
 
@@ -486,9 +488,8 @@ def main(argv=None):
         for c in calls:
             c["seed"] = clf._evidence_seed
         kept, near = kept_and_nearest(calls)
-        start = time.perf_counter()
-        with threadpool_limits(limits=2):
-            report(Decomposed(kept), Decomposed(near), args.probes)
+        start = time.perf_counter()  # (untimed work: every BLAS thread)
+        report(Decomposed(kept), Decomposed(near), args.probes)
         print(f"  (the analysis took {(time.perf_counter() - start) / 60:.1f} min)")
     return 0
 

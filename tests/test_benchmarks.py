@@ -414,6 +414,18 @@ def test_the_kfac_control_variate_is_exact_on_one_row():
             assert np.allclose(block, G[start:end, start:end], rtol=1e-10, atol=0)
             start = end
         assert start == G.shape[0]
+    # Two hidden layers (the Jacobian's recursion run twice), random weights.
+    deep = [(3, 5), (2, 4), (3, 3)]
+    theta_deep = np.random.RandomState(1).randn(sum(r * c for r, c in deep))
+    one = _evidence.DataCurvature(X, Y, None, np.array([42]), deep, 16)
+    G = one.gauss_newton(theta_deep)
+    G = G[np.ix_(_evidence.weight_mask(deep), _evidence.weight_mask(deep))]
+    start = 0
+    for A, C in deflation.kfac_factors(one, theta_deep):
+        end = start + len(A) * len(C)
+        assert np.allclose(np.kron(A, C), G[start:end, start:end], rtol=1e-10)
+        start = end
+    assert start == len(G)
     # Integer weights act as repeated rows, in both factors.
     rows, w = np.array([3, 60, 140]), np.array([1.0, 3.0, 2.0])
     weighted = _evidence.DataCurvature(X, Y, w, rows, shapes, 16)
