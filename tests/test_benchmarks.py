@@ -300,6 +300,8 @@ def test_the_deflation_records_every_evidence_and_reads_its_matrix():
     point, other = deflation.Decomposed(kept), deflation.Decomposed(near)
     assert np.all(np.diff(point.eigenvalues) <= 0)
     assert np.isclose(point.gamma, clf.n_effective_params_, rtol=1e-8)
+    exact, seconds = deflation.exact_point(kept)
+    assert exact.log_evidence == clf.log_evidence_ and seconds > 0
 
     def S_of(c):
         A = c["curvature"].gauss_newton(c["theta"])
