@@ -1235,6 +1235,23 @@ def course_folds(n_folds, what):
     return X, y, folds
 
 
+def course_model(which):
+    """(f)'s contender ``which``, unfitted: ``"evidence"``, StandardScaler
+    and a 400-25-10 ``lambda_="evidence"`` fit, or ``"grid"``,
+    ``GridSearchCV`` of StandardScaler and the same network over ``GRID``
+    (3-fold); ``random_state=0`` both."""
+    if which == "evidence":
+        return make_pipeline(
+            StandardScaler(),
+            BackpropClassifier((25,), lambda_="evidence", random_state=0),
+        )
+    return GridSearchCV(
+        make_pipeline(StandardScaler(), BackpropClassifier((25,), random_state=0)),
+        {"backpropclassifier__lambda_": GRID},
+        cv=3,
+    )
+
+
 def print_search(clf, decimals):
     """A search's ``lambdas_`` and ``scores_`` (to ``decimals``), two lines."""
     print("  lambdas  " + " ".join(f"{v:.3g}" for v in clf.lambdas_))
@@ -1282,21 +1299,8 @@ def bench_course(n_folds, results):
         order = ["evidence", "grid"] if fold % 2 == 0 else ["grid", "evidence"]
         record = {}
         for which in order:
-            if which == "evidence":
-                model = make_pipeline(
-                    StandardScaler(),
-                    BackpropClassifier((25,), lambda_="evidence", random_state=0),
-                )
-                timers = split.timed()
-            else:
-                model = GridSearchCV(
-                    make_pipeline(
-                        StandardScaler(), BackpropClassifier((25,), random_state=0)
-                    ),
-                    {"backpropclassifier__lambda_": GRID},
-                    cv=3,
-                )
-                timers = contextlib.nullcontext()
+            model = course_model(which)
+            timers = split.timed() if which == "evidence" else contextlib.nullcontext()
             with (
                 threadpool_limits(limits=1),
                 warnings.catch_warnings(record=True) as messages,

@@ -51,16 +51,13 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from sklearn.model_selection import GridSearchCV
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import evidence as bench  # noqa: E402  (benchmarks/evidence.py)
 
-from skbpnn import BackpropClassifier, _evidence  # noqa: E402
+from skbpnn import _evidence  # noqa: E402
 
 
 @contextlib.contextmanager
@@ -146,18 +143,11 @@ def main(argv=None):
     for fold, (train, _) in enumerate(folds):
         order = ["evidence", "grid"] if fold % 2 == 0 else ["grid", "evidence"]
         for which in order:
-            clf = BackpropClassifier((25,), lambda_="evidence", random_state=0)
+            model = bench.course_model(which)
             if which == "grid":
-                model = GridSearchCV(
-                    make_pipeline(
-                        StandardScaler(), BackpropClassifier((25,), random_state=0)
-                    ),
-                    {"backpropclassifier__lambda_": bench.GRID},
-                    cv=3,
-                )
                 patch = contextlib.nullcontext()
             else:
-                model, mine, extra = make_pipeline(StandardScaler(), clf), [], []
+                mine, extra = [], []
                 patch = recorded(mine, extra)
             with threadpool_limits(limits=1), warnings.catch_warnings(), patch:
                 warnings.simplefilter("ignore")
