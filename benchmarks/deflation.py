@@ -78,12 +78,14 @@ Run::
 
 import argparse
 import contextlib
+import functools
 import sys
 import time
 import warnings
 from pathlib import Path
 
 import numpy as np
+from scipy.linalg import block_diag
 from scipy.special import expit
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
@@ -298,13 +300,7 @@ def kfac_matrix(factors, f):
         W = np.kron(P, Q)
         blocks.append((W * values) @ W.T)
         trace += float(values.sum())
-    n = sum(len(b) for b in blocks)
-    F = np.zeros((n, n))
-    start = 0
-    for b in blocks:
-        F[start : start + len(b), start : start + len(b)] = b
-        start += len(b)
-    return F, trace
+    return block_diag(*blocks), trace
 
 
 class Decomposed:
@@ -330,10 +326,15 @@ class Decomposed:
         """``V diag(terms) V^T``, dense."""
         return (self.V * terms) @ self.V.T
 
+    @functools.cached_property
+    def factors(self):
+        """:func:`kfac_factors` at this point's weights (a pass over the
+        rows, made once)."""
+        return kfac_factors(self.call["curvature"], self.call["theta"])
+
     def kfac(self, f):
         """:func:`kfac_matrix` at this point's weights, ``f(s, lambda_)``."""
-        factors = kfac_factors(self.call["curvature"], self.call["theta"])
-        return kfac_matrix(factors, lambda s: f(s, self.lambda_))
+        return kfac_matrix(self.factors, lambda s: f(s, self.lambda_))
 
 
 def kfac_log(s, lambda_):

@@ -248,14 +248,10 @@ def test_the_tables_halve_the_log_dets_errors_and_read_the_estimator():
 
 def _kfac_dense(factors, lambda_):
     """``S_kfac = blockdiag(kron(A_l, C_l)) + lambda_ I``, formed."""
-    blocks = [np.kron(A, C) for A, C in factors]
-    n = sum(len(b) for b in blocks)
-    S = lambda_ * np.eye(n)
-    start = 0
-    for b in blocks:
-        S[start : start + len(b), start : start + len(b)] += b
-        start += len(b)
-    return S
+    from scipy.linalg import block_diag
+
+    S = block_diag(*(np.kron(A, C) for A, C in factors))
+    return S + lambda_ * np.eye(len(S))
 
 
 def _function(S, f):
