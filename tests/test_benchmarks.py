@@ -442,3 +442,82 @@ def test_the_kfac_control_variate_is_exact_on_one_row():
     L, trace = deflation.kfac_matrix(factors, lambda s: np.log1p(s / 0.1))
     assert np.allclose(L, (V * np.log(w / 0.1)) @ V.T, atol=1e-10)
     assert np.isclose(trace, np.sum(np.log(w / 0.1)), rtol=1e-12)
+
+
+def test_the_start_dependence_refits_at_the_kept_lambda_from_every_point():
+    """``benchmarks/start_dependence.py`` wraps ``_evidence.search``: after
+    a fit's search it must refit at the kept ``lambda_`` from every other
+    point's weights, once each, the search restored after; the refit from
+    the weights the kept point's own refit started from is that refit
+    again, so its difference is exactly 0 (a refit at the other point's
+    ``lambda_``, or from its start, would not be)."""
+    import warnings
+
+    from sklearn.datasets import load_iris
+    from sklearn.exceptions import ConvergenceWarning
+
+    from skbpnn import BackpropClassifier, _evidence
+
+    start_dependence = load("start_dependence")
+    search = _evidence.search
+    X, y = load_iris(return_X_y=True)
+    fits = []
+    clf = BackpropClassifier((3,), lambda_="evidence", random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        with start_dependence.recorded(fits):
+            clf.fit(X, y)
+    assert _evidence.search is search
+    (fit,) = fits
+    kept, refits = fit["kept"], fit["refits"]
+    assert kept.lambda_ == clf.fitted_lambda_ and kept.score == clf.log_evidence_
+    others = [lam for lam in clf.lambdas_ if lam != clf.fitted_lambda_]
+    assert [r["lambda_"] for r in refits] == others and len(others) > 2
+    assert [lam for lam, _, _ in fit["path"]] == list(clf.lambdas_)
+    (own,) = [r for r in refits if r["started_kept"]]
+    assert own["difference"] == 0.0
+    assert any(r["difference"] != 0.0 for r in refits)
+    assert all(r["margin"] == 0.0 for r in refits)  # exact path
+
+
+def test_the_start_dependence_totals_count_what_they_say(capsys):
+    """``start_dependence.summarize`` on made-up refits: higher beyond the
+    margin counted, the largest difference of all and of those converged."""
+    from types import SimpleNamespace
+
+    start_dependence = load("start_dependence")
+    result = SimpleNamespace(n_iter=10, stop_reason="converged")
+    kept = SimpleNamespace(lambda_=0.5, score=-10.0, result=result)
+
+    def refit(difference, margin, stop):
+        return {
+            "lambda_": 1.0,
+            "n_iter": 5,
+            "stop": stop,
+            "difference": difference,
+            "margin": margin,
+            "started_kept": False,
+        }
+
+    fits = [
+        {
+            "kept": kept,
+            "path": [(0.5, -10.0, 10)],
+            "refits": [refit(0.3, 0.1, "converged"), refit(2.0, 3.0, "max_iter")],
+        },
+        {
+            "kept": kept,
+            "path": [(1.0, -12.0, 7), (0.5, -10.0, 10)],
+            "refits": [refit(-1.0, 0.0, "converged"), refit(0.5, 0.0, "max_iter")],
+        },
+    ]
+    totals = start_dependence.summarize(fits)
+    assert totals == {
+        "refits": 4,
+        "higher": 2,
+        "largest": 2.0,
+        "largest_converged": 0.3,
+    }
+    out = capsys.readouterr().out
+    assert "the search: 1 (-12.00, 7), 0.5 (-10.00, 10)\n" in out
+    assert "4 refits at the kept lambda_" in out
