@@ -459,9 +459,9 @@ def bench_accuracy_and_time(quick, results):
                         {"backpropclassifier__lambda_": GRID},
                         cv=3,
                     )
-                timed = contextlib.nullcontext()
-                if which == "evidence":
-                    timed = split.timed()
+                timed = (
+                    split.timed() if which == "evidence" else contextlib.nullcontext()
+                )
                 with (
                     threadpool_limits(limits=1),
                     warnings.catch_warnings(record=True) as messages,

@@ -6,9 +6,9 @@ best point's weights so far (``skbpnn/_evidence.py``, ``search``). A
 network's cost has many modes, so another start can reach another mode at
 the same ``lambda_``, with another evidence. The search's comparisons
 resolve differences down to their noise margin (0 on the exact path, a few
-nats on the matrix-free one) and its refinement gains of 0.01 nats; a score
-that moves by more than that with the start makes those comparisons select
-among starts, not among ``lambda_``.
+nats on the matrix-free one), and on the exact path its refinement takes
+steps that promise 0.01 nats; a score that moves by more than that with the
+start makes those steps select among starts, not among ``lambda_``.
 
 This script measures that at the kept ``lambda_``: it fits
 ``lambda_="evidence"`` (one BLAS thread) and, inside the fit, once the
@@ -61,29 +61,34 @@ def recorded(fits):
     point tried, in order) and ``refits``, a dict per other point with a
     finite score: ``lambda_`` (where its weights come from), ``n_iter``,
     ``stop``, ``difference`` (score less the kept one's), ``margin`` (the
-    noise margin of that difference) and ``started_kept`` (the kept
-    point's refit started from these weights). ``_evidence.search`` is
-    restored after."""
+    noise margin of that difference; ``-inf`` and 0 where the refit
+    diverged) and ``started_kept`` (the kept point's refit started from
+    these weights; none is where the kept point is the first). No refit
+    after Ctrl-C. ``_evidence.search`` is restored after."""
     search = _evidence.search
 
     def recording(fit_at, evidence, theta0, lambda0, **kwargs):
         found = search(fit_at, evidence, theta0, lambda0, **kwargs)
         kept, refits = found.best, []
-        for point in found.points:
+        # (After Ctrl-C the user wants the fit back, not more refits.)
+        others = [] if found.outcome == "interrupted" else found.points
+        for point in others:
             if point is kept or not np.isfinite(point.score):
                 continue
             result = fit_at(kept.lambda_, point.result.theta)
-            ev = evidence(result.theta, kept.lambda_)
-            refits.append(
-                {
-                    "lambda_": point.lambda_,
-                    "n_iter": result.n_iter,
-                    "stop": result.stop_reason,
-                    "difference": ev.log_evidence - kept.score,
-                    "margin": _evidence.noise_margin(ev, kept.evidence),
-                    "started_kept": kept.start is point.result.theta,
-                }
-            )
+            record = {
+                "lambda_": point.lambda_,
+                "n_iter": result.n_iter,
+                "stop": result.stop_reason,
+                "difference": -np.inf,  # a diverged refit, as the search scores it
+                "margin": 0.0,
+                "started_kept": kept.start is point.result.theta,
+            }
+            if np.all(np.isfinite(result.theta)) and np.isfinite(result.loss):
+                ev = evidence(result.theta, kept.lambda_)
+                record["difference"] = ev.log_evidence - kept.score
+                record["margin"] = _evidence.noise_margin(ev, kept.evidence)
+            refits.append(record)
         path = [(p.lambda_, p.score, p.result.n_iter) for p in found.points]
         fits.append({"kept": kept, "refits": refits, "path": path})
         return found

@@ -10,6 +10,7 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 BENCHMARKS = Path(__file__).resolve().parent.parent / "benchmarks"
 
@@ -474,10 +475,18 @@ def test_the_start_dependence_refits_at_the_kept_lambda_from_every_point():
     others = [lam for lam in clf.lambdas_ if lam != clf.fitted_lambda_]
     assert [r["lambda_"] for r in refits] == others and len(others) > 2
     assert [lam for lam, _, _ in fit["path"]] == list(clf.lambdas_)
+    assert [score for _, score, _ in fit["path"]] == list(clf.scores_)
     (own,) = [r for r in refits if r["started_kept"]]
     assert own["difference"] == 0.0
+    assert (own["n_iter"], own["stop"]) == (
+        kept.result.n_iter,
+        kept.result.stop_reason,
+    )
     assert any(r["difference"] != 0.0 for r in refits)
     assert all(r["margin"] == 0.0 for r in refits)  # exact path
+    with pytest.raises(RuntimeError), start_dependence.recorded([]):
+        raise RuntimeError
+    assert _evidence.search is search
 
 
 def test_the_start_dependence_totals_count_what_they_say(capsys):
@@ -508,16 +517,20 @@ def test_the_start_dependence_totals_count_what_they_say(capsys):
         {
             "kept": kept,
             "path": [(1.0, -12.0, 7), (0.5, -10.0, 10)],
-            "refits": [refit(-1.0, 0.0, "converged"), refit(0.5, 0.0, "max_iter")],
+            "refits": [
+                refit(-1.0, 0.0, "converged"),
+                refit(0.5, 0.0, "max_iter"),
+                refit(0.0, 0.0, "converged"),  # the kept point's start: not higher
+            ],
         },
     ]
     totals = start_dependence.summarize(fits)
     assert totals == {
-        "refits": 4,
+        "refits": 5,
         "higher": 2,
         "largest": 2.0,
         "largest_converged": 0.3,
     }
     out = capsys.readouterr().out
     assert "the search: 1 (-12.00, 7), 0.5 (-10.00, 10)\n" in out
-    assert "4 refits at the kept lambda_" in out
+    assert "5 refits at the kept lambda_" in out
