@@ -637,6 +637,45 @@ def _triangle_index(n):
     return index
 
 
+def _gauss_newton_factors(thetas, X, w, block_rows, rows):
+    """Per row block, the factors of ``G``'s blocks: ``(activations, D, U)``.
+
+    For the rows of each block of ``block_rows`` in turn (``X[rows]`` where
+    ``rows`` is given, ``w`` aligned with them), in float64 whatever ``X``'s
+    dtype (a sparse block made dense): ``activations`` as :func:`forward`
+    gives them (``[X_block, a^(2), ..., z^(L)]``), ``D`` of shape
+    ``(mb, K)``, ``w_n h_n (1 - h_n)`` with ``h = g(z^(L))``, and ``U`` a
+    list over the layers of ``theta``: ``U[l]`` of shape ``(mb, K,
+    s_{l+1})``, row ``n``'s Jacobian ``dz^(L)/dz^(l+1)``, and ``U[-1]``
+    None (the output layer's is the identity, never formed). ``thetas``
+    are float64.
+    """
+    m = X.shape[0] if rows is None else rows.shape[0]
+    last = len(thetas) - 1
+    for start in range(0, m, block_rows):
+        stop = min(start + block_rows, m)
+        index = slice(start, stop) if rows is None else rows[start:stop]
+        X_block = X[index]
+        if is_sparse(X_block):
+            X_block = X_block.toarray()
+        X_block = np.asarray(X_block, dtype=np.float64)
+        activations = forward(thetas, X_block, np.float64)
+        h = expit(activations[-1])
+        D = h * (1 - h)  # the sigmoid's curvature at each output
+        if w is not None:
+            D *= np.asarray(w[start:stop], dtype=np.float64)[:, None]
+        # U^(l) = dz^(L)/dz^(l+1), one (K, s_{l+1}) matrix per row, from the top:
+        # U^(L-1) = I (not formed), U^(l) = U^(l+1) Theta^(l+1)[:, 1:] .* g'(z^(l+1)).
+        U = [None] * len(thetas)
+        for l in range(last - 1, -1, -1):
+            a = activations[l + 1]
+            upper = thetas[l + 1][:, 1:]
+            if l + 1 < last:
+                upper = U[l + 1] @ upper
+            U[l] = upper * (a * (1 - a))[:, None, :]
+        yield activations, D, U
+
+
 def gauss_newton_matrix_blocked(theta, X, shapes, w, block_rows, workspace, rows=None):
     """The generalized Gauss-Newton matrix ``G``, float64, in row blocks.
 
@@ -700,28 +739,8 @@ def gauss_newton_matrix_blocked(theta, X, shapes, w, block_rows, workspace, rows
                 width += int(widths[j])
             pieces.append((first, c, width))
             plans[l, l2] = (pieces, np.zeros((b_rows, int(widths.sum()))))
-    for start in range(0, m, block_rows):
-        stop = min(start + block_rows, m)
-        index = slice(start, stop) if rows is None else rows[start:stop]
-        X_block = X[index]
-        if is_sparse(X_block):
-            X_block = X_block.toarray()
-        X_block = np.asarray(X_block, dtype=np.float64)
-        activations = forward(thetas, X_block, np.float64)
-        h = expit(activations[-1])
-        D = h * (1 - h)  # the sigmoid's curvature at each output
-        if w is not None:
-            D *= np.asarray(w[start:stop], dtype=np.float64)[:, None]
-        mb, K = h.shape
-        # U^(l) = dz^(L)/dz^(l+1), one (K, s_{l+1}) matrix per row, from the top:
-        # U^(L-1) = I (not formed), U^(l) = U^(l+1) Theta^(l+1)[:, 1:] .* g'(z^(l+1)).
-        U = [None] * n_thetas
-        for l in range(n_thetas - 2, -1, -1):
-            a = activations[l + 1]
-            upper = thetas[l + 1][:, 1:]
-            if l + 1 < last:
-                upper = U[l + 1] @ upper
-            U[l] = upper * (a * (1 - a))[:, None, :]
+    for activations, D, U in _gauss_newton_factors(thetas, X, w, block_rows, rows):
+        mb, K = D.shape
         abar = [np.hstack([np.ones((mb, 1)), activations[l]]) for l in range(n_thetas)]
         for (l, l2), (pieces, R) in plans.items():
             (s, c), (s2, c2) = shapes[l], shapes[l2]
