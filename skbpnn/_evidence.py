@@ -413,11 +413,14 @@ class PosteriorPrecision:
     """``A = G + diag`` at ``theta`` by its products, for
     :func:`~skbpnn._lanczos.logdet_and_trace`.
 
-    A call gives ``A @ V`` as a new array; ``add_into`` and ``rows`` are the
-    leaner forms that function uses where they exist: the first adds the
-    product into the recurrence's own array, the second computes only the
-    bias rows (the unmasked ones, ``~mask``) and skips the weight rows'
-    products.
+    A call gives ``A @ V`` as a new array; ``add_into``, ``rows`` and
+    ``unmasked_block`` are the leaner forms that function uses where they
+    exist: the first adds the product into the recurrence's own array, the
+    second computes only the bias rows (the unmasked ones, ``~mask``) and
+    skips the weight rows' products, the third gives the block ``A_bb`` of
+    the bias rows and columns in one pass over the rows
+    (:meth:`DataCurvature.gauss_newton_bias_block`) instead of products
+    with their unit vectors.
     """
 
     def __init__(self, curvature, theta, diag, mask):
@@ -443,6 +446,16 @@ class PosteriorPrecision:
         AV = self.curvature.gauss_newton_product(self.theta, V, biases_only=True)
         AV += self.diag[index].reshape(-1, *(1,) * (V.ndim - 1)) * V[index]
         return AV
+
+    def unmasked_block(self, index):
+        """``A[index][:, index]`` for the bias rows (``index`` must be
+        ``bias_rows``): ``A_bb = G_bb + diag``, a new ``(n_biases,
+        n_biases)`` float64 array."""
+        if not np.array_equal(index, self.bias_rows):
+            raise ValueError("unmasked_block gives the bias rows and columns only.")
+        A_bb = self.curvature.gauss_newton_bias_block(self.theta)
+        A_bb[np.diag_indices_from(A_bb)] += self.diag[index]
+        return A_bb
 
 
 class EvidenceFunction:
