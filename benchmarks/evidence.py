@@ -787,8 +787,8 @@ def bench_scale(rows, max_iter, evaluations, results):
 # Where an evidence fit spends its time: timers around the package's functions
 
 #: ``(part, module, name)`` of the functions timed: the refits (L-BFGS
-#: runs), ``G`` or its products (and the Cholesky factor and inverse of
-#: ``A``), and the matrix-free log det and trace. The names are looked up
+#: runs), ``G``, its bias block or its products (and the Cholesky factor
+#: and inverse of ``A``), and the matrix-free log det and trace. The names are looked up
 #: when the timers go in; those no longer there are skipped and listed, so
 #: that a refactored package still gives the figures it can. A function of
 #: the package is timed wherever a module of the package binds it
@@ -798,8 +798,10 @@ SPLIT_TARGETS = (
     ("refits", "skbpnn._lbfgs", "run_lbfgs"),
     ("G", "skbpnn._evidence", "DataCurvature.gauss_newton"),
     ("G", "skbpnn._evidence", "DataCurvature.gauss_newton_product"),
+    ("G", "skbpnn._evidence", "DataCurvature.gauss_newton_bias_block"),
     ("G", "skbpnn._evaluation", "gauss_newton_matrix_blocked"),
     ("G", "skbpnn._evaluation", "gauss_newton_product_blocked"),
+    ("G", "skbpnn._evaluation", "gauss_newton_bias_block"),
     ("G", "skbpnn._evidence", "_factorize"),
     ("G", "skbpnn._evidence", "_masked_trace"),
     ("G", "skbpnn._evidence", "dpotrf"),

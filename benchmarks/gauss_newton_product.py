@@ -1,8 +1,8 @@
 """Cost of the matrix-free evidence's pieces on a 784-256-10 network.
 
-Run ``python benchmarks/gauss_newton_product.py`` (about 3 minutes on 2 cores;
-``--rows`` and ``--threads`` change the setting). On random float64 rows, at
-random weights, it prints:
+Run ``python benchmarks/gauss_newton_product.py --threads 1`` (about 5
+minutes on 2 cores; ``--rows`` and ``--threads`` change the setting). On
+random float64 rows, at random weights, it prints:
 
 - the time of one blocked Gauss-Newton-vector product
   (``_evaluation.gauss_newton_product_blocked``) with r = 1 and r = 10
@@ -11,6 +11,13 @@ random weights, it prints:
   of alternating runs, because absolute times on a shared machine are noise;
 - the same product on the bias rows alone (``biases_only``: the weight rows'
   products skipped), the first of the two products of each Lanczos step;
+- the time of forming the block ``A_bb`` of the bias rows and columns of
+  ``A = G + lambda M + 1e-4 (I - M)`` from such products with unit vectors
+  (``_lanczos._unit_vector_block`` on ``PosteriorPrecision.rows``, 5
+  columns a product, as the evidence's search asks: 4 probes and the
+  decrement's column) against forming it directly
+  (``PosteriorPrecision.unmasked_block``, one pass over the rows), as a
+  ratio, and the largest difference between the two blocks;
 - the extra peak memory (tracemalloc) and the time of
   ``_lanczos.logdet_and_trace`` at its defaults with ``A = G + lambda M +
   1e-4 (I - M)``: as the evidence runs it (``_evidence.PosteriorPrecision``,
@@ -41,8 +48,8 @@ from skbpnn._evaluation import (
     data_cost_and_gradient,
     gauss_newton_product_blocked,
 )
-from skbpnn._evidence import DataCurvature, PosteriorPrecision
-from skbpnn._lanczos import logdet_and_trace
+from skbpnn._evidence import SEARCH_PROBES, DataCurvature, PosteriorPrecision
+from skbpnn._lanczos import _unit_vector_block, logdet_and_trace
 
 MIB = 2**20
 
@@ -57,12 +64,42 @@ def median_times(funs, repeats):
     return {name: float(np.median(t)) for name, t in times.items()}
 
 
+def time_bias_block(operator, P, repeats):
+    """Print the times of forming ``A_bb`` by unit-vector products and
+    directly, their ratio, and how far apart the two blocks are."""
+    biases = operator.bias_rows
+    width = SEARCH_PROBES + 1
+    blocks = {}
+
+    def by_products():
+        blocks["products"] = _unit_vector_block(operator.rows, P, biases, width)
+
+    def direct():
+        blocks["direct"] = operator.unmasked_block(biases)
+
+    t = median_times({"products": by_products, "direct": direct}, repeats)
+    difference = np.abs(blocks["direct"] - blocks["products"]).max()
+    n_products = -(-biases.size // width)
+    print(
+        f"A_bb ({biases.size} biases) by {n_products} products of {width} unit "
+        f"vectors {t['products']:.2f} s, directly {t['direct']:.2f} s: "
+        f"{t['products'] / t['direct']:.1f} x; largest difference "
+        f"{difference / np.abs(blocks['products']).max():.1e} of the largest entry"
+    )
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=20000)
     parser.add_argument("--threads", type=int, default=None, help="BLAS threads")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--steps", type=int, default=5, help="Lanczos steps")
+    parser.add_argument(
+        "--block-repeats",
+        type=int,
+        default=1,
+        help="runs of each way of forming A_bb (the products' way takes a minute)",
+    )
     args = parser.parse_args()
 
     sizes = (784, 256, 10)
@@ -111,6 +148,8 @@ def main():
         def evidence_form(workspace):
             curvature = DataCurvature(X, Y, None, None, shapes, block_rows, workspace)
             return PosteriorPrecision(curvature, theta, prior, mask)
+
+        time_bias_block(evidence_form(workspace), P, args.block_repeats)
 
         def plain(V):
             out = gauss_newton_product_blocked(

@@ -46,6 +46,7 @@ from ._data import TrainingData, rows_per_block
 from ._evaluation import (
     Workspace,
     data_cost_and_gradient,
+    gauss_newton_bias_block,
     gauss_newton_matrix_blocked,
     gauss_newton_product_blocked,
     gauss_newton_rows,
@@ -188,6 +189,19 @@ def _chunk_gauss_newton(X, y, w=None, *, theta, classes, shapes, V, biases_only=
     return np.asarray(GV, dtype=np.float64).reshape(1, -1)
 
 
+def _chunk_gauss_newton_bias_block(X, y, w=None, *, theta, classes, shapes):
+    """One chunk's bias block of the Gauss-Newton matrix, as (1, -1)."""
+    del y, classes  # G depends on the outputs, not on the targets
+    G_bb = gauss_newton_bias_block(
+        theta,
+        X,
+        shapes,
+        None if w is None else w[:, 0],
+        gauss_newton_rows(shapes),
+    )
+    return G_bb.reshape(1, -1)
+
+
 class DaskCurvature:
     """``E_D``, ``G`` and ``G``-products as maps over X's row chunks.
 
@@ -235,6 +249,17 @@ class DaskCurvature:
             V=None,
         )
         return G.reshape(P, P)
+
+    def gauss_newton_bias_block(self, theta):
+        """``G``'s bias rows and columns, ``(n_biases, n_biases)``, float64,
+        summed over the chunks."""
+        n = n_biases(self.shapes)
+        G_bb = self._map(
+            _chunk_gauss_newton_bias_block,
+            n * n,
+            theta=np.asarray(theta, dtype=np.float64),
+        )
+        return G_bb.reshape(n, n)
 
     def gauss_newton_product(self, theta, V, *, out=None, biases_only=False):
         """``G @ V`` for ``V`` of shape ``(P,)`` or ``(P, r)``, float64; ``out``

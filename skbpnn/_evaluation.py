@@ -637,6 +637,45 @@ def _triangle_index(n):
     return index
 
 
+def _gauss_newton_factors(thetas, X, w, block_rows, rows):
+    """Per row block, the factors of ``G``'s blocks: ``(activations, D, U)``.
+
+    For the rows of each block of ``block_rows`` in turn (``X[rows]`` where
+    ``rows`` is given, ``w`` aligned with them), in float64 whatever ``X``'s
+    dtype (a sparse block made dense): ``activations`` as :func:`forward`
+    gives them (``[X_block, a^(2), ..., z^(L)]``), ``D`` of shape
+    ``(mb, K)``, ``w_n h_n (1 - h_n)`` with ``h = g(z^(L))``, and ``U`` a
+    list over the layers of ``theta``: ``U[l]`` of shape ``(mb, K,
+    s_{l+1})``, row ``n``'s Jacobian ``dz^(L)/dz^(l+1)``, and ``U[-1]``
+    None (the output layer's is the identity, never formed). ``thetas``
+    are float64.
+    """
+    m = X.shape[0] if rows is None else rows.shape[0]
+    last = len(thetas) - 1
+    for start in range(0, m, block_rows):
+        stop = min(start + block_rows, m)
+        index = slice(start, stop) if rows is None else rows[start:stop]
+        X_block = X[index]
+        if is_sparse(X_block):
+            X_block = X_block.toarray()
+        X_block = np.asarray(X_block, dtype=np.float64)
+        activations = forward(thetas, X_block, np.float64)
+        h = expit(activations[-1])
+        D = h * (1 - h)  # the sigmoid's curvature at each output
+        if w is not None:
+            D *= np.asarray(w[start:stop], dtype=np.float64)[:, None]
+        # U^(l) = dz^(L)/dz^(l+1), one (K, s_{l+1}) matrix per row, from the top:
+        # U^(L-1) = I (not formed), U^(l) = U^(l+1) Theta^(l+1)[:, 1:] .* g'(z^(l+1)).
+        U = [None] * len(thetas)
+        for l in range(last - 1, -1, -1):
+            a = activations[l + 1]
+            upper = thetas[l + 1][:, 1:]
+            if l + 1 < last:
+                upper = U[l + 1] @ upper
+            U[l] = upper * (a * (1 - a))[:, None, :]
+        yield activations, D, U
+
+
 def gauss_newton_matrix_blocked(theta, X, shapes, w, block_rows, workspace, rows=None):
     """The generalized Gauss-Newton matrix ``G``, float64, in row blocks.
 
@@ -700,28 +739,8 @@ def gauss_newton_matrix_blocked(theta, X, shapes, w, block_rows, workspace, rows
                 width += int(widths[j])
             pieces.append((first, c, width))
             plans[l, l2] = (pieces, np.zeros((b_rows, int(widths.sum()))))
-    for start in range(0, m, block_rows):
-        stop = min(start + block_rows, m)
-        index = slice(start, stop) if rows is None else rows[start:stop]
-        X_block = X[index]
-        if is_sparse(X_block):
-            X_block = X_block.toarray()
-        X_block = np.asarray(X_block, dtype=np.float64)
-        activations = forward(thetas, X_block, np.float64)
-        h = expit(activations[-1])
-        D = h * (1 - h)  # the sigmoid's curvature at each output
-        if w is not None:
-            D *= np.asarray(w[start:stop], dtype=np.float64)[:, None]
-        mb, K = h.shape
-        # U^(l) = dz^(L)/dz^(l+1), one (K, s_{l+1}) matrix per row, from the top:
-        # U^(L-1) = I (not formed), U^(l) = U^(l+1) Theta^(l+1)[:, 1:] .* g'(z^(l+1)).
-        U = [None] * n_thetas
-        for l in range(n_thetas - 2, -1, -1):
-            a = activations[l + 1]
-            upper = thetas[l + 1][:, 1:]
-            if l + 1 < last:
-                upper = U[l + 1] @ upper
-            U[l] = upper * (a * (1 - a))[:, None, :]
+    for activations, D, U in _gauss_newton_factors(thetas, X, w, block_rows, rows):
+        mb, K = D.shape
         abar = [np.hstack([np.ones((mb, 1)), activations[l]]) for l in range(n_thetas)]
         for (l, l2), (pieces, R) in plans.items():
             (s, c), (s2, c2) = shapes[l], shapes[l2]
@@ -781,3 +800,57 @@ def gauss_newton_matrix_blocked(theta, X, shapes, w, block_rows, workspace, rows
         for i in range(s):
             target[:, i] = R[unit_rows[i]][:, columns].transpose(1, 2, 0)
     return G
+
+
+def gauss_newton_bias_block(theta, X, shapes, w, block_rows, rows=None):
+    """The bias rows and columns of ``G``, float64, in row blocks.
+
+    ``G_bb``, the entries of :func:`gauss_newton_matrix_blocked`'s ``G``
+    whose row and column are both biases, ordered as in ``theta``: each
+    layer's biases in turn, unit by unit (the order of the ``biases_only``
+    rows of :func:`gauss_newton_product_blocked`). A bias enters
+    ``z^(l+1)`` with derivative 1, so the Jacobian of ``z^(L)`` with
+    respect to layer ``l``'s biases is ``U^(l)`` (the ``j = 0`` column of
+    the Kronecker product, ``abar_0 = 1``), and the block of layers
+    ``(l, l')`` is ``sum_n U_n^(l)^T diag(D_n) U_n^(l')``. With
+    ``V_n^(l) = diag(sqrt(D_n)) U_n^(l)`` and the ``mb`` rows of a block
+    stacked as an ``(mb K, s_{l+1})`` array, that is one product ``V^(l)^T
+    V^(l')`` per pair of hidden layers. The output layer's ``U`` is the
+    identity: its block with layer ``l`` is ``sum_n U_n^(l)^T diag(D_n)``,
+    its own ``diag(sum_n D_n)``.
+
+    Cost: one forward pass and ``U`` recursion over the rows, as ``G``'s,
+    and ``m K s_{l+1} s_{l'+1}`` multiply-adds for each pair of hidden
+    layers ``l < l'``, half that for ``l = l'``; where forming ``G_bb``
+    from products with unit vectors takes ``ceil(n_biases / r)`` products
+    of ``r`` columns, each a forward and a backward pass.
+
+    Arguments as :func:`gauss_newton_matrix_blocked` (no workspace: the
+    scratch is per block, of ``block_rows`` rows; :func:`gauss_newton_rows`
+    bounds it). Returns a new ``(n_biases, n_biases)`` float64 array.
+    """
+    theta = np.asarray(theta, dtype=np.float64)
+    thetas = roll_views(theta, shapes)
+    last = len(shapes) - 1
+    offsets = np.cumsum([0] + [s_next for s_next, _ in shapes])
+    layers = [slice(offsets[l], offsets[l + 1]) for l in range(len(shapes))]
+    G_bb = np.zeros((offsets[-1], offsets[-1]))
+    output = G_bb[layers[last], layers[last]]
+    for _, D, U in _gauss_newton_factors(thetas, X, w, max(1, block_rows), rows):
+        mb, K = D.shape
+        # V^T V rather than (D U)^T U: numpy runs a product of an array with
+        # its own transpose as a symmetric rank-k update, half the
+        # multiply-adds, and exactly symmetric. (D = w h (1 - h) >= 0.)
+        root = np.sqrt(D)[:, :, None]
+        Vs = [(root * U[l]).reshape(mb * K, -1) for l in range(last)]
+        for l in range(last):
+            for l2 in range(l, last):
+                G_bb[layers[l], layers[l2]] += Vs[l].T @ Vs[l2]
+            # With the output layer (U = I): sum_n U_n^(l)^T diag(D_n).
+            G_bb[layers[l], layers[last]] += (D[:, :, None] * U[l]).sum(axis=0).T
+        output[np.diag_indices(K)] += D.sum(axis=0)
+    # The lower triangle of blocks, the transposes of the upper.
+    for l in range(last + 1):
+        for l2 in range(l + 1, last + 1):
+            G_bb[layers[l2], layers[l]] = G_bb[layers[l], layers[l2]].T
+    return G_bb

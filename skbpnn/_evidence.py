@@ -10,8 +10,8 @@ the network refitted (warm) at every ``lambda_`` tried. The formulas are
 and drives the search:
 
 - :class:`DataCurvature`: ``E_D``, its gradient, the Gauss-Newton matrix
-  ``G`` and its products over the fit's own rows (merged, weighted, read
-  through an index);
+  ``G``, its bias block and its products over the fit's own rows (merged,
+  weighted, read through an index);
 - :func:`evidence_at`: the log evidence of the mode nearest ``theta`` and
   ``gamma``, exact (``G`` formed, Cholesky) up
   to :data:`DENSE_MAX_PARAMS` parameters, else matrix-free (stochastic
@@ -35,6 +35,7 @@ from sklearn.utils import check_random_state
 from ._evaluation import (
     Workspace,
     data_cost_and_gradient,
+    gauss_newton_bias_block,
     gauss_newton_matrix_blocked,
     gauss_newton_product_blocked,
     gauss_newton_rows,
@@ -120,7 +121,8 @@ _CONSTANT_GAMMA = 0.01
 
 
 class DataCurvature:
-    """``E_D``, its gradient, ``G`` and ``G``-products over one fit's rows.
+    """``E_D``, its gradient, ``G``, its bias block and ``G``-products over
+    one fit's rows.
 
     The rows are those the fit's cost evaluates: ``X[rows]`` (or ``X``),
     ``Y[rows]``, with the merged weights ``w`` (None: all ones).
@@ -159,6 +161,18 @@ class DataCurvature:
             self.w,
             gauss_newton_rows(self.shapes),
             self.workspace,
+            self.rows,
+        )
+
+    def gauss_newton_bias_block(self, theta):
+        """``G``'s bias rows and columns, ``(n_biases, n_biases)``, float64
+        (:func:`~skbpnn._evaluation.gauss_newton_bias_block`)."""
+        return gauss_newton_bias_block(
+            theta,
+            self.X,
+            self.shapes,
+            self.w,
+            gauss_newton_rows(self.shapes),
             self.rows,
         )
 
@@ -399,11 +413,14 @@ class PosteriorPrecision:
     """``A = G + diag`` at ``theta`` by its products, for
     :func:`~skbpnn._lanczos.logdet_and_trace`.
 
-    A call gives ``A @ V`` as a new array; ``add_into`` and ``rows`` are the
-    leaner forms that function uses where they exist: the first adds the
-    product into the recurrence's own array, the second computes only the
-    bias rows (the unmasked ones, ``~mask``) and skips the weight rows'
-    products.
+    A call gives ``A @ V`` as a new array; ``add_into``, ``rows`` and
+    ``unmasked_block`` are the leaner forms that function uses where they
+    exist: the first adds the product into the recurrence's own array, the
+    second computes only the bias rows (the unmasked ones, ``~mask``) and
+    skips the weight rows' products, the third gives the block ``A_bb`` of
+    the bias rows and columns in one pass over the rows
+    (:meth:`DataCurvature.gauss_newton_bias_block`) instead of products
+    with their unit vectors.
     """
 
     def __init__(self, curvature, theta, diag, mask):
@@ -429,6 +446,16 @@ class PosteriorPrecision:
         AV = self.curvature.gauss_newton_product(self.theta, V, biases_only=True)
         AV += self.diag[index].reshape(-1, *(1,) * (V.ndim - 1)) * V[index]
         return AV
+
+    def unmasked_block(self, index):
+        """``A[index][:, index]`` for the bias rows (``index`` must be
+        ``bias_rows``): ``A_bb = G_bb + diag``, a new ``(n_biases,
+        n_biases)`` float64 array."""
+        if not np.array_equal(index, self.bias_rows):
+            raise ValueError("unmasked_block gives the bias rows and columns only.")
+        A_bb = self.curvature.gauss_newton_bias_block(self.theta)
+        A_bb[np.diag_indices_from(A_bb)] += self.diag[index]
+        return A_bb
 
 
 class EvidenceFunction:

@@ -10,8 +10,9 @@ networks.
 The method
 ----------
 Split the indices by the mask, ``w`` (``M = 1``, the ``k`` weights) and
-``b`` (``M = 0``, the few biases). The block ``A_bb`` is formed (``n - k``
-unit-vector products) and factored; then, exactly,
+``b`` (``M = 0``, the few biases). The block ``A_bb`` is formed (by the
+operator itself where it can, ``matvec.unmasked_block``, else from ``n -
+k`` unit-vector products) and factored; then, exactly,
 
 - ``log det A = log det A_bb + log det S`` and
 - ``tr(A^-1 M) = tr(S^-1)``,
@@ -62,15 +63,17 @@ leaves the Gauss quadrature of a smooth function as accurate as in exact
 arithmetic, reached after a few more steps (Knizhnerman 1996; Ubaru, Chen
 and Saad 2017, section 4.4); the convergence test above absorbs the delay.
 
-Cost: ``ceil((n - k) / r)`` products for ``A_bb``, one more for
-``vector``'s Schur step (with ``vector``, ``r`` counts its column), then
-two per step (each of the first kind a half with ``matvec.rows``).
+Cost: one call of ``matvec.unmasked_block`` for ``A_bb`` (for the
+evidence, one pass over the rows), or else ``ceil((n - k) / r)`` products
+of unit vectors; then one product for ``vector``'s Schur step (with
+``vector``, ``r`` counts its column), and two per step (each of the first
+kind a half with ``matvec.rows``).
 
-When ``n - k`` exceeds ``max_unmasked`` (forming ``A_bb`` would cost too
-many products), the same recurrences run on ``A`` itself, one product per
-step, and the trace is Hutchinson's ``E[(M z)^T A^-1 z]`` with ``A^-1 z``
-the conjugate gradient iterate ``Q_m T_m^-1 |z| e_1`` of the same
-recurrence, from the numbers ``(M z)^T q_j`` gathered as it runs: accurate
+When ``n - k`` exceeds ``max_unmasked`` (``A_bb`` would take too much
+memory, or too many products), the same recurrences run on ``A`` itself,
+one product per step, and the trace is Hutchinson's ``E[(M z)^T A^-1 z]``
+with ``A^-1 z`` the conjugate gradient iterate ``Q_m T_m^-1 |z| e_1`` of
+the same recurrence, from the numbers ``(M z)^T q_j`` gathered as it runs: accurate
 when ``A`` is well conditioned, biased by its small eigenvalues otherwise.
 
 Accuracy
@@ -269,6 +272,20 @@ def _ritz(alpha, beta):
     return np.maximum(theta, np.finfo(float).tiny), U
 
 
+def _unit_vector_block(product_rows, n, index, width):
+    """``A[index][:, index]`` from ``product_rows(E, index) = (A @ E)[index]``
+    on the unit vectors of ``index``, ``width`` of them per product (the last
+    padded with zero columns)."""
+    block = np.empty((index.size, index.size))
+    for start in range(0, index.size, width):
+        cols = index[start : start + width]
+        E = np.zeros((n, width))
+        E[cols, np.arange(cols.size)] = 1.0
+        block[:, start : start + cols.size] = product_rows(E, index)[:, : cols.size]
+        del E  # (n, width): not alive beside the recurrence's arrays
+    return block
+
+
 def _check_int(value, name, least):
     if not isinstance(value, numbers.Integral) or isinstance(value, bool):
         raise ValueError(f"{name} must be an int >= {least}, got {value!r}.")
@@ -306,14 +323,18 @@ def logdet_and_trace(
         Schur complement is 0 and its column has nothing to do), so that an
         operator's scratch arrays keep one size:
         ``ceil((n - k) / r)`` times for the unmasked block (unit vectors,
-        padded with zero columns), once more for ``vector``'s Schur step
-        (one non-zero column), then twice per Lanczos step (once when the
-        whole of ``A`` is masked). Two leaner
-        forms are used instead where ``matvec`` has them as attributes:
-        ``matvec.add_into(V, out)`` adds ``A @ V`` into ``out`` (the recurrence
-        then keeps two ``(n, r)`` arrays in all, not three), and
-        ``matvec.rows(V, index)`` returns ``(A @ V)[index]`` for the unmasked
-        rows (the block ``A_bb`` and the first product of each step).
+        padded with zero columns) unless ``matvec.unmasked_block`` gives it,
+        once more for ``vector``'s Schur step (one non-zero column), then
+        twice per Lanczos step (once when the whole of ``A`` is masked).
+        Three leaner forms are used instead where ``matvec`` has them as
+        attributes: ``matvec.add_into(V, out)`` adds ``A @ V`` into ``out``
+        (the recurrence then keeps two ``(n, r)`` arrays in all, not
+        three), ``matvec.rows(V, index)`` returns ``(A @ V)[index]`` for the
+        unmasked rows (the block ``A_bb``, without ``unmasked_block``, and
+        the first product of each step), and ``matvec.unmasked_block(index)``
+        returns the block ``A[index][:, index]`` of the unmasked rows and
+        columns (``A_bb``, no products; its calls are not counted in
+        ``n_matvecs``).
     n : int
         Order of ``A``.
     mask : array-like of bool, shape (n,)
@@ -333,7 +354,8 @@ def logdet_and_trace(
         every call.
     max_unmasked : int, default=2048
         The most unmasked entries for which the unmasked block is formed
-        (``(n - k)^2`` numbers and ``n - k`` products). Above it the
+        (``(n - k)^2`` numbers, and ``n - k`` unit vectors in products
+        without ``matvec.unmasked_block``). Above it the
         recurrences run on ``A`` itself (see the module's docstring).
     vector : ndarray of shape (n,), default=None
         Also estimate ``v^T A^-1 v`` for this ``v``: one more column in
@@ -401,6 +423,7 @@ def logdet_and_trace(
     # The lean forms, where the operator has them (see ``matvec`` above).
     add_into = getattr(matvec, "add_into", None)
     rows = getattr(matvec, "rows", None)
+    unmasked_block = getattr(matvec, "unmasked_block", None)
 
     def add_product(V, out):
         """``out += A @ V``."""
@@ -423,18 +446,18 @@ def logdet_and_trace(
     # made once, not again (beside the old ones) when the width changes.
     width = r + (vector is not None)
     if schur:
-        # The unmasked block A_bb, width unit vectors per product.
+        # The unmasked block A_bb, from the operator where it gives it.
         logdet_bb, A_bb = 0.0, None
         if b_idx.size:
-            A_bb = np.empty((b_idx.size, b_idx.size))
-            for start in range(0, b_idx.size, width):
-                cols = b_idx[start : start + width]
-                E = np.zeros((n, width))
-                E[cols, np.arange(cols.size)] = 1.0
-                A_bb[:, start : start + cols.size] = product_rows(E, b_idx)[
-                    :, : cols.size
-                ]
-                del E  # (n, width): not alive beside the recurrence's arrays
+            if unmasked_block is None:
+                A_bb = _unit_vector_block(product_rows, n, b_idx, width)
+            else:
+                A_bb = np.asarray(unmasked_block(b_idx), dtype=np.float64)
+                if A_bb.shape != (b_idx.size, b_idx.size):
+                    raise ValueError(
+                        "matvec.unmasked_block must return an array of shape "
+                        f"{(b_idx.size, b_idx.size)}, got {A_bb.shape}."
+                    )
             A_bb = cho_factor((A_bb + A_bb.T) / 2)
             logdet_bb = 2.0 * float(np.sum(np.log(np.diag(A_bb[0]))))
         # v^T A^-1 v = v_b^T A_bb^-1 v_b + t^T S^-1 t, t = v_w - A_wb A_bb^-1 v_b.

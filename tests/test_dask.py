@@ -143,6 +143,38 @@ def test_threaded_scheduler_without_client(quiet_fit, da, data):
     assert rel(clf.loss_, ref.loss_) < 1e-6
 
 
+@pytest.mark.parametrize("weighted", [False, True])
+def test_dask_gauss_newton_bias_block_is_the_in_memory_one(da, client, data, weighted):
+    # G's bias block summed over chunks of unequal sizes, one of them empty,
+    # and float32 chunks: the in-memory block (float64 whatever X's dtype),
+    # to the rounding of the chunks' sum; and the bias rows and columns of
+    # the chunks' summed G.
+    from skbpnn import backprop
+    from skbpnn._dask import DaskCurvature
+    from skbpnn._evidence import DataCurvature
+
+    X, y = data
+    w = np.random.RandomState(0).uniform(0, 3, len(y)) if weighted else None
+    sizes = (X.shape[1], 5, 4, 3)
+    shapes = backprop.layer_shapes(sizes)
+    theta = backprop.init_weights(sizes, epsilon_init=1.5, random_state=0)
+    biases = ~backprop.weight_mask(sizes)
+    chunks = (200, 0, 137, 263)
+    for X_in in (X, X.astype(np.float32)):
+        Xd = da.from_array(X_in, chunks=(chunks, X.shape[1]))
+        yd = da.from_array(y, chunks=(chunks,))
+        wd = None if w is None else da.from_array(w, chunks=(chunks,))[:, None]
+        chunked = DaskCurvature(Xd, yd[:, None], wd, np.unique(y), shapes, 1.0)
+        in_memory = DataCurvature(X_in, np.eye(3)[y], w, None, shapes, 100)
+        G_bb = chunked.gauss_newton_bias_block(theta)
+        expected = in_memory.gauss_newton_bias_block(theta)
+        assert G_bb.shape == expected.shape == (12, 12)
+        atol = 1e-12 * np.abs(expected).max()
+        assert_allclose(G_bb, expected, rtol=1e-12, atol=atol)
+        G = chunked.gauss_newton(theta)
+        assert_allclose(G_bb, G[np.ix_(biases, biases)], rtol=1e-12, atol=atol)
+
+
 def test_dask_warm_start_continues_like_in_memory(quiet_fit, da, client, data):
     X, y = data
     Xd, yd = da.from_array(X, chunks=150), da.from_array(y, chunks=150)

@@ -13,7 +13,12 @@ from _reference import finite_difference_gauss_newton
 
 from skbpnn import backprop
 from skbpnn._data import MAX_BLOCK_BYTES, rows_per_block
-from skbpnn._evaluation import Workspace, gauss_newton_product_blocked
+from skbpnn._evaluation import (
+    Workspace,
+    gauss_newton_bias_block,
+    gauss_newton_matrix_blocked,
+    gauss_newton_product_blocked,
+)
 
 SIZES = [(6, 5, 3), (6, 5, 1), (6, 7, 4, 3), (6, 3)]
 
@@ -325,3 +330,86 @@ def test_gauss_newton_blocked_into_out_and_on_bias_rows(sizes, kind, r):
     GV_b = blocked_product(theta, X, sizes, w, 4, V, rows, biases_only=True)
     assert GV_b.shape == (biases.sum(), *V.shape[1:]) and GV_b.dtype == np.float64
     np.testing.assert_allclose(GV_b, expected[biases], rtol=rtol, atol=atol)
+
+
+# --------------------------------------------------------------------------
+# The Gauss-Newton matrix's bias block, formed directly
+# --------------------------------------------------------------------------
+
+# Two hidden layers of different widths (so that a block of layers (l, l')
+# and its transpose differ in shape), one, and none; K = 1 and K = 3.
+BIAS_SIZES = [(6, 5, 4, 3), (6, 5, 4, 1), (6, 5, 3), (6, 3)]
+
+
+def bias_problem(sizes, kind, gathered):
+    """theta, the input X (of ``kind``), rows, their weights, and the float64
+    rows of X those stand for (what the references read)."""
+    theta, X, _, w = problem(sizes, m=13, weighted=True, sparse_density=0.4)
+    rows = None
+    if gathered:  # a permutation with repeats, as the fit's index of merged rows
+        rows = np.random.RandomState(2).randint(0, 13, size=17)
+        w = np.random.RandomState(3).uniform(0.1, 3, 17)
+    X_in = X.astype(np.float32) if kind.startswith("float32") else X
+    X_ref = X_in.astype(np.float64)
+    if kind.endswith("csr"):
+        X_in = sp.csr_matrix(X_in)
+    return theta, X_in, rows, w, X_ref if rows is None else X_ref[rows]
+
+
+def bias_rows_of(G, sizes):
+    biases = ~backprop.weight_mask(sizes)
+    return G[np.ix_(biases, biases)]
+
+
+@pytest.mark.parametrize("sizes", BIAS_SIZES)
+@pytest.mark.parametrize("kind", ["float64", "float32", "csr", "float32-csr"])
+@pytest.mark.parametrize("gathered", [False, True])
+@pytest.mark.parametrize("block_rows", [1, 4, 1000])
+def test_gauss_newton_bias_block_is_the_dense_matrixs(
+    sizes, kind, gathered, block_rows
+):
+    # The bias rows and columns of the dense G of the same rows (X read in
+    # float64, as G is), whatever X's format and the blocks' size.
+    theta, X, rows, w, X_ref = bias_problem(sizes, kind, gathered)
+    shapes = backprop.layer_shapes(sizes)
+    G_bb = gauss_newton_bias_block(theta, X, shapes, w, block_rows, rows)
+    G = gauss_newton_matrix_blocked(theta, X_ref, shapes, w, 1000, Workspace())
+    expected = bias_rows_of(G, sizes)
+    assert G_bb.dtype == np.float64 and G_bb.shape == expected.shape
+    np.testing.assert_allclose(
+        G_bb, expected, rtol=1e-12, atol=1e-12 * np.abs(expected).max()
+    )
+    np.testing.assert_array_equal(G_bb, G_bb.T)
+
+
+@pytest.mark.parametrize("sizes", BIAS_SIZES)
+@pytest.mark.parametrize("gathered", [False, True])
+def test_gauss_newton_bias_block_is_the_products_on_unit_vectors(sizes, gathered):
+    # What logdet_and_trace formed before: the biases_only rows of G times the
+    # unit vectors of the biases, by the R-operator's passes (a computation
+    # that shares nothing with the direct block's), and by finite differences.
+    theta, X, rows, w, X_ref = bias_problem(sizes, "float64", gathered)
+    biases = np.flatnonzero(~backprop.weight_mask(sizes))
+    E = np.zeros((theta.size, biases.size))
+    E[biases, np.arange(biases.size)] = 1.0
+    by_products = blocked_product(theta, X, sizes, w, 4, E, rows, biases_only=True)
+    G_bb = gauss_newton_bias_block(theta, X, backprop.layer_shapes(sizes), w, 4, rows)
+    scale = np.abs(by_products).max()
+    np.testing.assert_allclose(G_bb, by_products, rtol=1e-12, atol=1e-12 * scale)
+    by_differences = bias_rows_of(
+        finite_difference_gauss_newton(theta, X_ref, sizes, w), sizes
+    )
+    np.testing.assert_allclose(G_bb, by_differences, rtol=1e-7, atol=1e-8 * scale)
+
+
+def test_gauss_newton_bias_block_unweighted_and_of_no_rows():
+    # w None counts every row once; no rows (an empty Dask chunk) give zeros.
+    sizes = (6, 5, 4, 3)
+    theta, X, _, _ = problem(sizes, m=13)
+    shapes = backprop.layer_shapes(sizes)
+    np.testing.assert_array_equal(
+        gauss_newton_bias_block(theta, X, shapes, None, 4),
+        gauss_newton_bias_block(theta, X, shapes, np.ones(13), 4),
+    )
+    empty = gauss_newton_bias_block(theta, X[:0], shapes, None, 4)
+    np.testing.assert_array_equal(empty, np.zeros((12, 12)))

@@ -270,6 +270,55 @@ def test_lean_products_give_the_same_estimates(max_unmasked):
         assert lean.calls == ["add_into"] * est.n_steps
 
 
+class WithUnmaskedBlock(LeanProducts):
+    """:class:`LeanProducts` that also gives the block ``A[index][:, index]``
+    (``unmasked_block``), as the evidence's operator does."""
+
+    def unmasked_block(self, index):
+        self.calls.append("unmasked_block")
+        return self.A[np.ix_(index, index)]
+
+
+@pytest.mark.parametrize("vector", [False, True])
+@pytest.mark.parametrize("n_probes", [4, 10])
+def test_the_unmasked_block_replaces_its_unit_vector_products(vector, n_probes):
+    # The block read by unmasked_block is the one the unit-vector products
+    # gave (exactly: a product with a unit vector copies a column), so the
+    # estimates are the same, with ceil(n_b / columns) products fewer.
+    P = 300
+    A, mask = ggn_like(P, 7)
+    v = np.random.RandomState(0).randn(P) if vector else None
+    kwargs = {"n_probes": n_probes, "random_state": 3, "vector": v}
+    by_products = logdet_and_trace(LeanProducts(A), P, mask, **kwargs)
+    operator = WithUnmaskedBlock(A)
+    est = logdet_and_trace(operator, P, mask, **kwargs)
+    for name in ("logdet", "trace", "logdet_samples", "trace_samples"):
+        assert_allclose(getattr(est, name), getattr(by_products, name), rtol=1e-10)
+    if vector:
+        assert_allclose(est.quadratic, by_products.quadratic, rtol=1e-10)
+        assert_allclose(est.quadratic, v @ np.linalg.solve(A, v), rtol=1e-3)
+    logdet, trace = exact(A, mask)
+    assert abs(est.logdet - logdet) < 3 * est.logdet_std
+    assert est.n_steps == by_products.n_steps
+    n_bb = -(-(~mask).sum() // (n_probes + vector))
+    assert est.n_matvecs == by_products.n_matvecs - n_bb
+    assert operator.calls[0] == "unmasked_block"
+    assert operator.calls.count("unmasked_block") == 1
+    assert "call" not in operator.calls
+
+
+def test_the_unmasked_block_is_not_asked_for_without_the_schur_complement():
+    # All masked, or the block above max_unmasked: no block to form.
+    P = 300
+    A, mask = ggn_like(P, 7)
+    for mask_, max_unmasked in ((np.ones(P, dtype=bool), 2048), (mask, 0)):
+        operator = WithUnmaskedBlock(A)
+        logdet_and_trace(
+            operator, P, mask_, n_steps=5, random_state=3, max_unmasked=max_unmasked
+        )
+        assert "unmasked_block" not in operator.calls
+
+
 @pytest.mark.parametrize("vector", [False, True])
 def test_every_product_has_one_width(vector):
     """An operator's scratch arrays are sized by the columns of V: products
@@ -595,6 +644,15 @@ def test_bad_arguments_give_value_errors():
     bad.rows = lambda V, index: V  # all rows, not the unmasked ones
     mask[0] = False
     with pytest.raises(ValueError, match="matvec"):
+        logdet_and_trace(bad, 5, mask)
+    bad = WithUnmaskedBlock(A)
+    bad.unmasked_block = lambda index: A  # all of A, not the unmasked block
+    with pytest.raises(
+        ValueError,
+        match=message(
+            "matvec.unmasked_block must return an array of shape (1, 1), got (5, 5)."
+        ),
+    ):
         logdet_and_trace(bad, 5, mask)
 
 
