@@ -33,6 +33,26 @@ def load(name):
     return module
 
 
+def iris_evidence_fit(recording):
+    """An evidence fit on iris (3 hidden units, ``random_state=0``) inside
+    the context manager ``recording``, the refits' ConvergenceWarning
+    hidden: the benchmarks' recorders wrap the package while it runs."""
+    import warnings
+
+    from sklearn.datasets import load_iris
+    from sklearn.exceptions import ConvergenceWarning
+
+    from skbpnn import BackpropClassifier
+
+    X, y = load_iris(return_X_y=True)
+    clf = BackpropClassifier((3,), lambda_="evidence", random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        with recording:
+            clf.fit(X, y)
+    return clf
+
+
 def test_the_time_split_finds_every_function_it_times():
     """A function renamed in the package would drop out of
     ``benchmarks/evidence.py``'s time split (listed as "not found, so not
@@ -90,22 +110,12 @@ def test_the_loose_refits_record_every_point_and_restore_the_search():
     it marked as losers, every point refit loose (in no more iterations
     than the mode's test asks, some losers in fewer), and both attributes
     must be back afterwards."""
-    import warnings
-
-    from sklearn.datasets import load_iris
-    from sklearn.exceptions import ConvergenceWarning
-
-    from skbpnn import BackpropClassifier, _evidence
+    from skbpnn import _evidence
 
     loose_refits = load("loose_refits")
     search, mode_gtol = _evidence.search, _evidence.mode_gtol
-    X, y = load_iris(return_X_y=True)
     points, extra = [], []
-    clf = BackpropClassifier((3,), lambda_="evidence", random_state=0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        with loose_refits.recorded(points, extra):
-            clf.fit(X, y)
+    clf = iris_evidence_fit(loose_refits.recorded(points, extra))
     assert [p["lambda_"] for p in points] == list(clf.lambdas_)
     assert [p["score"] for p in points] == list(clf.scores_)
     losers = [p for p in points if p["loser"]]
@@ -271,22 +281,12 @@ def test_the_deflation_records_every_evidence_and_reads_its_matrix():
     of the matrices formed here another way (``S`` as the inverse of
     ``A^-1``'s weight block, its functions and K-FAC's by numpy), plain,
     deflated, of the difference and with K-FAC."""
-    import warnings
-
-    from sklearn.datasets import load_iris
-    from sklearn.exceptions import ConvergenceWarning
-
-    from skbpnn import BackpropClassifier, _evidence
+    from skbpnn import _evidence
 
     deflation = load("deflation")
     call = _evidence.EvidenceFunction.__call__
-    X, y = load_iris(return_X_y=True)
     calls = []
-    clf = BackpropClassifier((3,), lambda_="evidence", random_state=0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        with deflation.recorded(calls):
-            clf.fit(X, y)
+    clf = iris_evidence_fit(deflation.recorded(calls))
     assert _evidence.EvidenceFunction.__call__ is call
     assert [c["lambda_"] for c in calls] == list(clf.lambdas_)
     assert all(c["n_probes"] is None and c["seconds"] > 0 for c in calls)
@@ -452,22 +452,12 @@ def test_the_start_dependence_refits_at_the_kept_lambda_from_every_point():
     the weights the kept point's own refit started from is that refit
     again, so its difference is exactly 0 (a refit at the other point's
     ``lambda_``, or from its start, would not be)."""
-    import warnings
-
-    from sklearn.datasets import load_iris
-    from sklearn.exceptions import ConvergenceWarning
-
-    from skbpnn import BackpropClassifier, _evidence
+    from skbpnn import _evidence
 
     start_dependence = load("start_dependence")
     search = _evidence.search
-    X, y = load_iris(return_X_y=True)
     fits = []
-    clf = BackpropClassifier((3,), lambda_="evidence", random_state=0)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", ConvergenceWarning)
-        with start_dependence.recorded(fits):
-            clf.fit(X, y)
+    clf = iris_evidence_fit(start_dependence.recorded(fits))
     assert _evidence.search is search
     (fit,) = fits
     kept, refits = fit["kept"], fit["refits"]
