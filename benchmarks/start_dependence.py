@@ -63,8 +63,8 @@ def recorded(fits):
     ``stop``, ``difference`` (score less the kept one's), ``margin`` (the
     noise margin of that difference; ``-inf`` and 0 where the refit
     diverged) and ``started_kept`` (the kept point's refit started from
-    these weights; none is where the kept point is the first). No refit
-    after Ctrl-C. ``_evidence.search`` is restored after."""
+    these weights; no refit is marked where the kept point is the first).
+    No refits after Ctrl-C. ``_evidence.search`` is restored after."""
     search = _evidence.search
 
     def recording(fit_at, evidence, theta0, lambda0, **kwargs):
