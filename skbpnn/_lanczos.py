@@ -410,13 +410,15 @@ def logdet_and_trace(
     rng = as_random_state(random_state)
     calls = 0
 
-    def checked(AV, shape):
+    def checked(AV, shape, name="matvec"):
+        """``AV`` as float64 of ``shape``; a product (``name`` "matvec") is
+        counted, the unmasked block is not."""
         nonlocal calls
-        calls += 1
+        calls += name == "matvec"
         AV = np.asarray(AV, dtype=np.float64)
         if AV.shape != shape:
             raise ValueError(
-                f"matvec must return an array of shape {shape}, got {AV.shape}."
+                f"{name} must return an array of shape {shape}, got {AV.shape}."
             )
         return AV
 
@@ -452,12 +454,11 @@ def logdet_and_trace(
             if unmasked_block is None:
                 A_bb = _unit_vector_block(product_rows, n, b_idx, width)
             else:
-                A_bb = np.asarray(unmasked_block(b_idx), dtype=np.float64)
-                if A_bb.shape != (b_idx.size, b_idx.size):
-                    raise ValueError(
-                        "matvec.unmasked_block must return an array of shape "
-                        f"{(b_idx.size, b_idx.size)}, got {A_bb.shape}."
-                    )
+                A_bb = checked(
+                    unmasked_block(b_idx),
+                    (b_idx.size, b_idx.size),
+                    "matvec.unmasked_block",
+                )
             A_bb = cho_factor((A_bb + A_bb.T) / 2)
             logdet_bb = 2.0 * float(np.sum(np.log(np.diag(A_bb[0]))))
         # v^T A^-1 v = v_b^T A_bb^-1 v_b + t^T S^-1 t, t = v_w - A_wb A_bb^-1 v_b.
