@@ -424,6 +424,23 @@ def bench_convex_maximum(quick, results):
 # (b) accuracy and (c) time
 
 
+def contender(which):
+    """A contender of (b, c) and (f), unfitted: ``"evidence"``,
+    StandardScaler and a 25-hidden-unit ``lambda_="evidence"`` fit, or
+    ``"grid"``, ``GridSearchCV`` of StandardScaler and the same network
+    over ``GRID`` (3-fold); ``random_state=0`` both."""
+    if which == "evidence":
+        return make_pipeline(
+            StandardScaler(),
+            BackpropClassifier((25,), lambda_="evidence", random_state=0),
+        )
+    return GridSearchCV(
+        make_pipeline(StandardScaler(), BackpropClassifier((25,), random_state=0)),
+        {"backpropclassifier__lambda_": GRID},
+        cv=3,
+    )
+
+
 def bench_accuracy_and_time(quick, results):
     names = ["wine", "iris"] if quick else ["digits", "breast_cancer", "wine", "iris"]
     n_folds = 3 if quick else 5
@@ -445,20 +462,7 @@ def bench_accuracy_and_time(quick, results):
         for fold, (train, test) in enumerate(outer.split(X, y)):
             order = ["evidence", "grid"] if fold % 2 == 0 else ["grid", "evidence"]
             for which in order:
-                if which == "evidence":
-                    model = make_pipeline(
-                        StandardScaler(),
-                        BackpropClassifier((25,), lambda_="evidence", random_state=0),
-                    )
-                else:
-                    model = GridSearchCV(
-                        make_pipeline(
-                            StandardScaler(),
-                            BackpropClassifier((25,), random_state=0),
-                        ),
-                        {"backpropclassifier__lambda_": GRID},
-                        cv=3,
-                    )
+                model = contender(which)
                 timed = (
                     split.timed() if which == "evidence" else contextlib.nullcontext()
                 )
@@ -1256,23 +1260,6 @@ def course_folds(n_folds, what):
     return X, y, folds
 
 
-def course_model(which):
-    """(f)'s contender ``which``, unfitted: ``"evidence"``, StandardScaler
-    and a 400-25-10 ``lambda_="evidence"`` fit, or ``"grid"``,
-    ``GridSearchCV`` of StandardScaler and the same network over ``GRID``
-    (3-fold); ``random_state=0`` both."""
-    if which == "evidence":
-        return make_pipeline(
-            StandardScaler(),
-            BackpropClassifier((25,), lambda_="evidence", random_state=0),
-        )
-    return GridSearchCV(
-        make_pipeline(StandardScaler(), BackpropClassifier((25,), random_state=0)),
-        {"backpropclassifier__lambda_": GRID},
-        cv=3,
-    )
-
-
 def print_search(clf, decimals):
     """A search's ``lambdas_`` and ``scores_`` (to ``decimals``), two lines."""
     print("  lambdas  " + " ".join(f"{v:.3g}" for v in clf.lambdas_))
@@ -1320,7 +1307,7 @@ def bench_course(n_folds, results):
         order = ["evidence", "grid"] if fold % 2 == 0 else ["grid", "evidence"]
         record = {}
         for which in order:
-            model = course_model(which)
+            model = contender(which)
             timers = split.timed() if which == "evidence" else contextlib.nullcontext()
             with (
                 threadpool_limits(limits=1),

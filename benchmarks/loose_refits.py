@@ -143,7 +143,7 @@ def main(argv=None):
     for fold, (train, _) in enumerate(folds):
         order = ["evidence", "grid"] if fold % 2 == 0 else ["grid", "evidence"]
         for which in order:
-            model = bench.course_model(which)
+            model = bench.contender(which)
             if which == "grid":
                 patch = contextlib.nullcontext()
             else:

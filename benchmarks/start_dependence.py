@@ -40,17 +40,14 @@ import warnings
 from pathlib import Path
 
 import numpy as np
-from sklearn.base import clone
 from sklearn.model_selection import StratifiedKFold
-from sklearn.pipeline import make_pipeline
-from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import evidence as bench  # noqa: E402  (benchmarks/evidence.py)
 
-from skbpnn import BackpropClassifier, _evidence  # noqa: E402
+from skbpnn import _evidence  # noqa: E402
 
 
 @contextlib.contextmanager
@@ -145,19 +142,14 @@ def summarize(fits):
 
 
 def folds(data, n_folds):
-    """``(X, y, model, folds)``: the data, an unfitted evidence fit, and the
-    first ``n_folds`` of the benchmark's 5 outer folds."""
+    """``(X, y, folds)``: the data and the first ``n_folds`` of the
+    benchmark's 5 outer folds."""
     if data == "course":
-        X, y, chosen = bench.course_folds(n_folds, "start dependence")
-        return X, y, bench.course_model("evidence"), chosen
+        return bench.course_folds(n_folds, "start dependence")
     X, y = bench.LOADERS[data](return_X_y=True)
     outer = StratifiedKFold(5, shuffle=True, random_state=0)
     print(f"{data} (benchmarks/evidence.py (b, c)), folds 1-{n_folds} of 5")
-    model = make_pipeline(
-        StandardScaler(),
-        BackpropClassifier((25,), lambda_="evidence", random_state=0),
-    )
-    return X, y, model, list(outer.split(X, y))[:n_folds]
+    return X, y, list(outer.split(X, y))[:n_folds]
 
 
 def main():
@@ -165,10 +157,10 @@ def main():
     parser.add_argument("--data", choices=["digits", "course"], default="digits")
     parser.add_argument("--folds", type=int, default=2)
     args = parser.parse_args()
-    X, y, model, chosen = folds(args.data, args.folds)
+    X, y, chosen = folds(args.data, args.folds)
     fits = []
     for train, _ in chosen:
-        clf = clone(model)
+        clf = bench.contender("evidence")
         with threadpool_limits(limits=1), warnings.catch_warnings():
             warnings.simplefilter("ignore")  # the refits' ConvergenceWarning
             with recorded(fits):
