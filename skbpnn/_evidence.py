@@ -420,12 +420,19 @@ class PosteriorPrecision:
     skips the weight rows' products, the third gives the block ``A_bb`` of
     the bias rows and columns in one pass over the rows
     (:meth:`DataCurvature.gauss_newton_bias_block`) instead of products
-    with their unit vectors.
+    with their unit vectors. On float32 data it is None: the block then
+    comes from the (float32) products, as the rest of ``A`` does.
     """
 
     def __init__(self, curvature, theta, diag, mask):
         self.curvature, self.theta, self.diag = curvature, theta, diag
         self.bias_rows = np.flatnonzero(~mask)
+        if curvature.X.dtype != np.float64:
+            # The products run in X's float32: A_bb from those same products
+            # (unit vectors, in _lanczos), so that S is the Schur complement
+            # of one rounded matrix. An exact A_bb beside float32 A_wb and
+            # A_ww can make S indefinite where A_bb is ill-conditioned.
+            self.unmasked_block = None
 
     def __call__(self, V):
         return self.add_into(V, np.zeros(V.shape))
