@@ -73,13 +73,19 @@ def class_weights(class_weight, classes, counts):
 
     "balanced" is ``n_samples / (n_classes * counts)``, as scikit-learn's
     ``compute_class_weight``; a dict gives its value to each class it names
-    and 1 to the others.
+    and 1 to the others, and must be finite and non-negative.
     """
     if isinstance(class_weight, str) and class_weight == "balanced":
         # compute_class_weight's expression, from the counts (the Dask path
         # has counts, not the labels, in hand).
         return counts.sum() / (len(classes) * counts.astype(np.float64))
-    return compute_class_weight(class_weight, classes=classes, y=classes)
+    weights = compute_class_weight(class_weight, classes=classes, y=classes)
+    # (A negative weight makes the cost unbounded below.)
+    if not np.all(np.isfinite(weights) & (weights >= 0)):
+        raise ValueError(
+            f"class_weight must be finite and non-negative, got {class_weight!r}."
+        )
+    return weights
 
 
 def row_weights(y, sample_weight, *, classes, per_class, out_dtype):

@@ -288,6 +288,16 @@ def test_class_weight(quiet_fit, blobs):
         BackpropClassifier(class_weight={7: 2.0}).fit(X, y)
 
 
+@pytest.mark.parametrize("weight", [-1.0, np.nan, np.inf])
+def test_class_weight_must_be_finite_and_non_negative(blobs, weight):
+    # Before, -1 fitted to a cost of -9e7 (the cost unbounded below), and
+    # NaN and inf failed later with messages about a zero sum or large
+    # features.
+    X, y = blobs
+    with pytest.raises(ValueError, match="class_weight must be finite and non-neg"):
+        BackpropClassifier(class_weight={0: weight}).fit(X, y)
+
+
 def test_class_weight_is_refused_for_multilabel(multilabel):
     X, Y = multilabel
     with pytest.raises(ValueError, match="class_weight"):
